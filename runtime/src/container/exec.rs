@@ -1,0 +1,182 @@
+//! `exec`: run another process in a running container's namespaces and cgroup.
+
+use std::os::fd::{AsFd, OwnedFd};
+use std::path::{Path, PathBuf};
+
+use nix::sys::wait::waitpid;
+use nix::unistd::{ForkResult, Pid};
+
+use crate::error::{Context, Error, Result};
+use crate::explain;
+use crate::namespaces;
+use crate::spec::{NamespaceType, Process};
+use crate::state::{Container, Status};
+use crate::sync::{Channel, Msg};
+use crate::{process, sys, tty};
+
+pub struct ExecOpts {
+    pub root: PathBuf,
+    pub id: String,
+    pub process: Process,
+    pub console: Option<OwnedFd>,
+    pub pid_file: Option<PathBuf>,
+    pub detach: bool,
+    pub preserve_fds: usize,
+}
+
+const TYPES: [NamespaceType; 8] = [
+    NamespaceType::User,
+    NamespaceType::Ipc,
+    NamespaceType::Uts,
+    NamespaceType::Network,
+    NamespaceType::Pid,
+    NamespaceType::Mount,
+    NamespaceType::Cgroup,
+    NamespaceType::Time,
+];
+
+/// Runs the process; returns its exit code (foreground) or 0 (detached).
+pub fn exec(o: ExecOpts, relay_tty: bool) -> Result<i32> {
+    let c = Container::load(&o.root, &o.id)?;
+    let status = c.status();
+    if status != Status::Running && status != Status::Created {
+        return Err(Error::WrongState { id: o.id.clone(), status: status.to_string(), action: "exec", wanted: "running" });
+    }
+    if o.process.args.is_empty() {
+        return Err(Error::Usage("exec needs a command to run".into()));
+    }
+    if o.process.terminal && o.console.is_none() && !relay_tty {
+        return Err(Error::Usage("a terminal needs --console-socket when detached".into()));
+    }
+    let init = c.saved.pid;
+    // Join only the namespaces init does not share with us.
+    let mut join: Vec<(NamespaceType, PathBuf)> = Vec::new();
+    for t in TYPES {
+        let name = namespaces::proc_name(t);
+        let theirs = std::fs::read_link(format!("/proc/{init}/ns/{name}"));
+        let ours = std::fs::read_link(format!("/proc/self/ns/{name}"));
+        if let (Ok(a), Ok(b)) = (theirs, ours) {
+            if a != b {
+                join.push((t, PathBuf::from(format!("/proc/{init}/ns/{name}"))));
+            }
+        }
+    }
+    let in_userns = join.iter().any(|(t, _)| *t == NamespaceType::User);
+
+    let (console_local, console_child) = match (&o.console, o.process.terminal) {
+        (None, true) => {
+            let (a, b) = nix::sys::socket::socketpair(nix::sys::socket::AddressFamily::Unix, nix::sys::socket::SockType::Stream, None, nix::sys::socket::SockFlag::SOCK_CLOEXEC)
+                .ctx(|| "creating a console socketpair".into())?;
+            (Some(a), Some(b))
+        }
+        _ => (None, None),
+    };
+    let console = o.console.or(console_child);
+    let sigset = if o.detach { None } else { Some(super::foreground::block_signals()?) };
+
+    let (pchan, cchan) = Channel::pair()?;
+    nix::sys::prctl::set_child_subreaper(true).ctx(|| "prctl(PR_SET_CHILD_SUBREAPER)".into())?;
+    let intermediate = match sys::fork()? {
+        ForkResult::Child => {
+            drop(pchan);
+            let r = (|| -> Result<ForkResult> {
+                for (t, p) in &join {
+                    namespaces::join("exec", *t, p)?;
+                }
+                sys::fork()
+            })();
+            match r {
+                Ok(ForkResult::Parent { child }) => {
+                    let _ = cchan.send(&Msg::InitPid(child.as_raw()));
+                    sys::exit_now(0)
+                }
+                Ok(ForkResult::Child) => {
+                    let e = exec_child(&o.process, console.as_ref(), &cchan, o.preserve_fds, in_userns);
+                    let _ = cchan.send(&Msg::Fail(crate::error::chain(&e)));
+                    sys::exit_now(127)
+                }
+                Err(e) => {
+                    let _ = cchan.send(&Msg::Fail(crate::error::chain(&e)));
+                    sys::exit_now(1)
+                }
+            }
+        }
+        ForkResult::Parent { child } => child,
+    };
+    drop(cchan);
+    drop(console);
+    let pid = match pchan.recv() {
+        Ok(Msg::InitPid(p)) => Pid::from_raw(p),
+        Ok(Msg::Fail(s)) => {
+            let _ = waitpid(intermediate, None);
+            return Err(Error::Init(s));
+        }
+        Ok(m) => return Err(Error::Other(format!("sync: unexpected {m:?}"))),
+        Err(e) => {
+            let _ = waitpid(intermediate, None);
+            return Err(e);
+        }
+    };
+    let _ = waitpid(intermediate, None);
+    let fail = |e: Error| {
+        let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGKILL);
+        let _ = waitpid(pid, None);
+        e
+    };
+    if let Some(cg) = &c.saved.cgroup {
+        cg.add(pid.as_raw()).map_err(fail)?;
+    }
+    pchan.send(&Msg::Go).map_err(fail)?;
+    pchan.expect(&Msg::Created).map_err(fail)?;
+    let master = match &console_local {
+        Some(s) => Some(tty::recv_fd(s.as_fd()).map_err(fail)?),
+        None => None,
+    };
+    // The sync socket closes on a successful exec; a message means it failed.
+    match pchan.recv() {
+        Ok(Msg::Fail(s)) => {
+            let _ = waitpid(pid, None);
+            return Err(Error::Init(s));
+        }
+        Ok(m) => return Err(fail(Error::Other(format!("sync: unexpected {m:?}")))),
+        Err(_) => {}
+    }
+    if let Some(pf) = &o.pid_file {
+        super::create::write_pid_file(pf, pid.as_raw())?;
+    }
+    match sigset {
+        None => Ok(0),
+        Some(set) => super::foreground::wait(pid, set, master),
+    }
+}
+
+/// In the process that will become the exec'd program, already in the
+/// container's namespaces.
+fn exec_child(p: &Process, console: Option<&OwnedFd>, chan: &Channel, preserve_fds: usize, in_userns: bool) -> Error {
+    let r = (|| -> Result<(PathBuf, Vec<String>)> {
+        chan.expect(&Msg::Go)?;
+        nix::unistd::setsid().ctx(|| "setsid".into())?;
+        if p.terminal {
+            let console = console.ok_or_else(|| Error::Usage("terminal without console".into()))?;
+            let (master, slave) = tty::open_pty()?;
+            let size = p.console_size.map(|s| (s.height as u16, s.width as u16));
+            tty::become_terminal(&slave, size)?;
+            tty::send_fd(console.as_fd(), master.as_fd(), &slave.to_string_lossy())?;
+        }
+        let cwd = if p.cwd.is_empty() { "/" } else { &p.cwd };
+        explain::step("exec", format!("chdir({cwd})"), "the process's working directory");
+        nix::unistd::chdir(Path::new(cwd)).ctx(|| format!("chdir to {cwd}"))?;
+        crate::rlimits::apply(&p.rlimits)?;
+        if let Some(profile) = p.apparmor_profile.as_deref().filter(|s| !s.is_empty()) {
+            crate::security::apply_apparmor(profile)?;
+        }
+        let env = process::final_env(p);
+        let exe = process::resolve_exe(&p.args[0], &env)?;
+        chan.send(&Msg::Created)?;
+        Ok((exe, env))
+    })();
+    match r {
+        Ok((exe, env)) => process::become_user_and_exec(p, &exe, &env, preserve_fds, in_userns),
+        Err(e) => e,
+    }
+}

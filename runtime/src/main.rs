@@ -1,0 +1,7 @@
+//! berth-runtime: runc's command line over the berth_runtime library.
+
+mod cli;
+
+fn main() {
+    std::process::exit(cli::main());
+}
