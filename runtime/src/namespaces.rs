@@ -85,11 +85,22 @@ pub fn wants_new(linux: &Linux, t: NamespaceType) -> bool {
     linux.namespaces.iter().any(|n| n.typ == t && n.path.is_none())
 }
 
-/// Joins the namespace at `path` (an nsfs file such as /proc/PID/ns/net).
-pub fn join(who: &str, ns: NamespaceType, path: &Path) -> Result<()> {
-    let f = std::fs::File::open(path).ctx(|| format!("opening {} namespace {}", proc_name(ns), path.display()))?;
-    explain::step(who, format!("setns({}, {:?})", path.display(), flag(ns)), "join an existing namespace instead of making one");
-    nix::sched::setns(f.as_fd(), flag(ns)).ctx(|| format!("joining {} namespace {}", proc_name(ns), path.display()))
+/// Joins the namespaces at the given paths (nsfs files such as
+/// /proc/PID/ns/net), in order. Every file is opened before the first
+/// setns: once the mount namespace is joined, paths resolve in the
+/// container's filesystem and /proc shows another pid namespace.
+pub fn join_all<P: AsRef<Path>>(who: &str, list: &[(NamespaceType, P)]) -> Result<()> {
+    let mut files = Vec::with_capacity(list.len());
+    for (ns, path) in list {
+        let path = path.as_ref();
+        let f = std::fs::File::open(path).ctx(|| format!("opening {} namespace {}", proc_name(*ns), path.display()))?;
+        files.push((*ns, path, f));
+    }
+    for (ns, path, f) in files {
+        explain::step(who, format!("setns({}, {:?})", path.display(), flag(ns)), "join an existing namespace instead of making one");
+        nix::sched::setns(f.as_fd(), flag(ns)).ctx(|| format!("joining {} namespace {}", proc_name(ns), path.display()))?;
+    }
+    Ok(())
 }
 
 pub fn unshare(who: &str, flags: CloneFlags, why: &str) -> Result<()> {

@@ -132,9 +132,12 @@ pub fn main() -> i32 {
     }
 }
 
-fn fail(_g: &Globals, e: &Error) -> i32 {
+fn fail(g: &Globals, e: &Error) -> i32 {
     let msg = chain(e);
-    tracing::error!("{msg}");
+    // containerd and podman read the error from the log file.
+    if g.log.is_some() {
+        tracing::error!("{msg}");
+    }
     eprintln!("berth-runtime: {msg}");
     1
 }

@@ -80,9 +80,7 @@ pub fn exec(o: ExecOpts, relay_tty: bool) -> Result<i32> {
         ForkResult::Child => {
             drop(pchan);
             let r = (|| -> Result<ForkResult> {
-                for (t, p) in &join {
-                    namespaces::join("exec", *t, p)?;
-                }
+                namespaces::join_all("exec", &join)?;
                 sys::fork()
             })();
             match r {

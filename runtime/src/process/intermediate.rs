@@ -33,9 +33,8 @@ pub fn run(linux: &Linux, chan: &Channel, then: impl FnOnce() -> i32) -> ! {
 }
 
 fn setup(linux: &Linux, chan: &Channel) -> Result<ForkResult> {
-    for ns in namespaces::to_join(linux) {
-        namespaces::join("intermediate", ns.typ, ns.path.as_deref().expect("to_join has paths"))?;
-    }
+    let join: Vec<_> = namespaces::to_join(linux).into_iter().map(|n| (n.typ, n.path.clone().expect("to_join has paths"))).collect();
+    namespaces::join_all("intermediate", &join)?;
     if namespaces::wants_new(linux, NamespaceType::User) {
         namespaces::unshare("intermediate", CloneFlags::CLONE_NEWUSER, namespaces::why(NamespaceType::User))?;
         // Only a process outside the namespace may write its maps freely.

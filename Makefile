@@ -1,0 +1,58 @@
+# berth: build, test, demo, static/cross builds, benchmarks.
+# Every target that runs containers needs root.
+
+CARGO   ?= cargo
+PROBE_TARGET := x86_64-unknown-linux-musl
+STATIC_TARGETS := x86_64-unknown-linux-musl aarch64-unknown-linux-musl armv7-unknown-linux-gnueabihf
+RUNTIME := target/release/berth-runtime
+PROBE   := target/$(PROBE_TARGET)/release/berth-probe
+DEMO_DIR ?= /tmp/berth-demo
+
+.PHONY: all build probe demo test test-unit test-integration test-cross static bench compat setup clean
+
+all: build
+
+build:
+	$(CARGO) build --release -p berth-runtime
+
+probe:
+	$(CARGO) build --release -p berth-probe --target $(PROBE_TARGET)
+
+# Builds the runtime, makes a busybox bundle from Debian's busybox-static
+# and runs it with --explain: every kernel step, with the reason for it.
+demo: build
+	scripts/demo.sh $(CURDIR)/$(RUNTIME) $(DEMO_DIR)
+
+# Installs what the tests need (Debian packages, Rust targets).
+setup:
+	scripts/setup.sh
+
+test: test-unit test-integration test-cross
+
+test-unit:
+	$(CARGO) test --workspace --exclude berth-integration-tests
+
+test-integration: build probe
+	BERTH_RUNTIME=$(CURDIR)/$(RUNTIME) BERTH_PROBE=$(CURDIR)/$(PROBE) \
+	  $(CARGO) test --release -p berth-integration-tests -- --test-threads=2
+
+# The unit tests of the aarch64 and armv7 builds, run under qemu-user-static.
+test-cross:
+	$(CARGO) test -p berth-runtime --lib --target aarch64-unknown-linux-musl
+	$(CARGO) test -p berth-runtime --lib --target armv7-unknown-linux-gnueabihf
+
+static:
+	@for t in $(STATIC_TARGETS); do \
+	  $(CARGO) build --release -p berth-runtime --target $$t || exit 1; \
+	  ls -l target/$$t/release/berth-runtime; \
+	done
+
+bench: build
+	scripts/bench.sh $(CURDIR)/$(RUNTIME)
+
+# The runtime under real clients: podman and containerd's ctr.
+compat: build
+	scripts/compat.sh $(CURDIR)/$(RUNTIME)
+
+clean:
+	$(CARGO) clean

@@ -1,0 +1,12 @@
+#!/bin/sh
+# Installs everything `make demo` and `make test` need on Debian 12, as root.
+set -eu
+need=""
+for p in busybox-static qemu-user-static gcc-arm-linux-gnueabihf libc6-dev-armhf-cross iproute2 procps; do
+  dpkg -s "$p" >/dev/null 2>&1 || need="$need $p"
+done
+if [ -n "$need" ]; then
+  apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $need
+fi
+rustup target add x86_64-unknown-linux-musl aarch64-unknown-linux-musl armv7-unknown-linux-gnueabihf
