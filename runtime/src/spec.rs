@@ -519,7 +519,6 @@ impl Spec {
             let field = e.path().to_string();
             Error::Config { path: origin.to_path_buf(), field, msg: e.into_inner().to_string() }
         })?;
-        spec.check_version(origin)?;
         Ok(spec)
     }
 
@@ -550,6 +549,7 @@ impl Spec {
     /// process with args, Linux-only sections, and features that are known
     /// but not implemented yet (refused rather than silently ignored).
     pub fn validate_for_linux(&self, origin: &Path) -> Result<()> {
+        self.check_version(origin)?;
         let bad = |field: &str, msg: String| Error::Config { path: origin.to_path_buf(), field: field.into(), msg };
         for (name, present) in [
             ("freebsd", self.freebsd.is_some()),
@@ -696,14 +696,14 @@ mod tests {
     #[test]
     fn versions_in_range_are_accepted() {
         for v in ["1.0.0", "1.0.2", "1.1.0", "1.2.1", "1.3.0", "1.3.7", "1.0.0-rc5+dev"] {
-            parse(&format!(r#"{{"ociVersion":"{v}"}}"#)).unwrap();
+            parse(&format!(r#"{{"ociVersion":"{v}"}}"#)).unwrap().check_version(Path::new("c")).unwrap();
         }
     }
 
     #[test]
     fn versions_out_of_range_are_refused() {
         for v in ["0.9.0", "1.4.0", "2.0.0", "abc", "1.0"] {
-            let e = parse(&format!(r#"{{"ociVersion":"{v}"}}"#)).unwrap_err().to_string();
+            let e = parse(&format!(r#"{{"ociVersion":"{v}","root":{{"path":"r"}}}}"#)).unwrap().validate_for_linux(Path::new("/b/config.json")).unwrap_err().to_string();
             assert!(e.contains("ociVersion"), "{e}");
             assert!(e.contains("/b/config.json"), "{e}");
         }
