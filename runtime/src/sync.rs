@@ -10,8 +10,9 @@ use crate::error::{Context, Error, Result};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Msg {
-    /// The intermediate process reports the pid of init, as seen from the runtime.
-    InitPid(i32),
+    /// The intermediate process reports the pid of init, as seen from the
+    /// runtime, and whether init was born in its cgroup2 directory.
+    InitPid(i32, bool),
     /// The intermediate process unshared a user namespace and waits for its id maps.
     WantIdMaps(i32),
     /// The runtime wrote the id maps / placed the cgroup / ran a hook; go on.
@@ -27,7 +28,7 @@ pub enum Msg {
 impl Msg {
     fn encode(&self) -> String {
         match self {
-            Msg::InitPid(p) => format!("pid {p}"),
+            Msg::InitPid(p, placed) => format!("pid {p} {}", u8::from(*placed)),
             Msg::WantIdMaps(p) => format!("idmap {p}"),
             Msg::Go => "go".into(),
             Msg::RuntimeHooks => "hooks".into(),
@@ -39,7 +40,10 @@ impl Msg {
     fn decode(s: &str) -> Option<Msg> {
         let (verb, rest) = s.split_once(' ').unwrap_or((s, ""));
         Some(match verb {
-            "pid" => Msg::InitPid(rest.parse().ok()?),
+            "pid" => {
+                let (p, placed) = rest.split_once(' ')?;
+                Msg::InitPid(p.parse().ok()?, placed == "1")
+            }
             "idmap" => Msg::WantIdMaps(rest.parse().ok()?),
             "go" => Msg::Go,
             "hooks" => Msg::RuntimeHooks,
@@ -103,7 +107,7 @@ mod tests {
     #[test]
     fn roundtrip() {
         let (a, b) = Channel::pair().unwrap();
-        for m in [Msg::InitPid(42), Msg::WantIdMaps(7), Msg::Go, Msg::RuntimeHooks, Msg::Created, Msg::Fail("mount proc: EPERM".into())] {
+        for m in [Msg::InitPid(42, true), Msg::InitPid(3, false), Msg::WantIdMaps(7), Msg::Go, Msg::RuntimeHooks, Msg::Created, Msg::Fail("mount proc: EPERM".into())] {
             a.send(&m).unwrap();
             assert_eq!(b.recv().unwrap(), m);
         }

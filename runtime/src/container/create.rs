@@ -6,7 +6,7 @@
 //! when init waits for `start`, so a failure — or a SIGKILL of this
 //! process — never leaves a half-made container that looks real.
 
-use std::os::fd::{AsRawFd, OwnedFd};
+use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use std::path::{Path, PathBuf};
 
 use nix::sys::socket::{bind, listen, socket, AddressFamily, Backlog, SockFlag, SockType, UnixAddr};
@@ -151,6 +151,15 @@ pub fn create(o: CreateOpts) -> Result<Container> {
     // re-parented to us, so a failed create can reap it.
     nix::sys::prctl::set_child_subreaper(true).ctx(|| "prctl(PR_SET_CHILD_SUBREAPER)".into())?;
     explain::step("runtime", "fork()", "the intermediate process will join and create namespaces; this process stays outside them");
+    // Without a user namespace, init can place itself cheaply (born in the
+    // cgroup2 directory, then moving itself into v1); in one, it may lack
+    // the permission, and the runtime places it.
+    let self_place = spec.namespace(NamespaceType::User).is_none();
+    let cgroup_fd = if self_place { placement.as_ref().and_then(|p| p.open_unified()) } else { None };
+    let v1_tasks = match (&placement, self_place) {
+        (Some(p), true) => p.open_v1_tasks()?,
+        _ => Vec::new(),
+    };
     let spec_ref = &spec;
     let linux_ref = &mut linux;
     match sys::fork()? {
@@ -168,15 +177,18 @@ pub fn create(o: CreateOpts) -> Result<Container> {
                 exec_listener: listener,
                 hierarchies: hierarchies.as_ref(),
                 placement: placement.as_ref(),
+                v1_tasks,
             };
             let chan = &child_chan;
-            intermediate::run(linux_ref, chan, move || init::run(args, chan))
+            intermediate::run(linux_ref, chan, cgroup_fd.as_ref().map(|f| f.as_fd()), move || init::run(args, chan))
         }
         ForkResult::Parent { child } => {
             drop(child_chan);
             drop(listener);
             drop(o.console);
-            let r = drive(&parent_chan, child, &spec, &bundle, &o.id, placement.as_ref(), &mut cleanup);
+            drop(cgroup_fd);
+            drop(v1_tasks);
+            let r = drive(&parent_chan, child, &spec, &bundle, &o.id, placement.as_ref(), self_place, &mut cleanup);
             r?;
         }
     }
@@ -233,12 +245,13 @@ fn exec_listener(dir: &Path) -> Result<OwnedFd> {
 }
 
 /// The runtime's side of the conversation with the intermediate process and init.
-fn drive(chan: &Channel, intermediate: Pid, spec: &Spec, bundle: &Path, id: &str, placement: Option<&Placement>, cleanup: &mut Cleanup) -> Result<()> {
+#[allow(clippy::too_many_arguments)]
+fn drive(chan: &Channel, intermediate: Pid, spec: &Spec, bundle: &Path, id: &str, placement: Option<&Placement>, self_placed: bool, cleanup: &mut Cleanup) -> Result<()> {
     let linux = spec.linux.clone().unwrap_or_default();
     let reap_intermediate = || {
         let _ = waitpid(intermediate, None);
     };
-    let init_pid = loop {
+    let (init_pid, born_in_cgroup) = loop {
         match chan.recv() {
             Ok(Msg::WantIdMaps(pid)) => {
                 if let Err(e) = namespaces::write_id_maps(pid, &linux.uid_mappings, &linux.gid_mappings) {
@@ -248,7 +261,7 @@ fn drive(chan: &Channel, intermediate: Pid, spec: &Spec, bundle: &Path, id: &str
                 }
                 chan.send(&Msg::Go)?;
             }
-            Ok(Msg::InitPid(pid)) => break Pid::from_raw(pid),
+            Ok(Msg::InitPid(pid, placed)) => break (Pid::from_raw(pid), placed),
             Ok(Msg::Fail(s)) => {
                 reap_intermediate();
                 return Err(Error::Init(s));
@@ -263,7 +276,11 @@ fn drive(chan: &Channel, intermediate: Pid, spec: &Spec, bundle: &Path, id: &str
     cleanup.init = Some(init_pid);
     reap_intermediate();
     if let Some(p) = placement {
-        p.add(init_pid.as_raw())?;
+        if !self_placed {
+            p.add(init_pid.as_raw())?;
+        } else if !born_in_cgroup {
+            p.add_unified(init_pid.as_raw())?;
+        }
     }
     chan.send(&Msg::Go)?;
     chan.expect(&Msg::RuntimeHooks)?;

@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 use nix::sys::wait::waitpid;
 use nix::unistd::{ForkResult, Pid};
 
+use crate::cgroups::Placement;
 use crate::error::{Context, Error, Result};
 use crate::explain;
 use crate::namespaces;
@@ -74,22 +75,33 @@ pub fn exec(o: ExecOpts, relay_tty: bool) -> Result<i32> {
     let console = o.console.or(console_child);
     let sigset = if o.detach { None } else { Some(super::foreground::block_signals()?) };
 
+    // As in create: without a user namespace the process is born in the
+    // cgroup2 directory and moves itself into v1 (no global cgroup lock).
+    let self_place = !in_userns && c.saved.cgroup.is_some();
+    let cgroup_fd = if self_place { c.saved.cgroup.as_ref().and_then(|p| p.open_unified()) } else { None };
+    let v1_tasks = match (&c.saved.cgroup, self_place) {
+        (Some(p), true) => p.open_v1_tasks()?,
+        _ => Vec::new(),
+    };
     let (pchan, cchan) = Channel::pair()?;
     nix::sys::prctl::set_child_subreaper(true).ctx(|| "prctl(PR_SET_CHILD_SUBREAPER)".into())?;
     let intermediate = match sys::fork()? {
         ForkResult::Child => {
             drop(pchan);
-            let r = (|| -> Result<ForkResult> {
+            let r = (|| -> Result<(ForkResult, bool)> {
                 namespaces::join_all("exec", &join)?;
-                sys::fork()
+                crate::process::intermediate::spawn(cgroup_fd.as_ref().map(|f| f.as_fd()), "a new pid namespace applies to children: the child is in the container's")
             })();
             match r {
-                Ok(ForkResult::Parent { child }) => {
-                    let _ = cchan.send(&Msg::InitPid(child.as_raw()));
+                Ok((ForkResult::Parent { child }, placed)) => {
+                    let _ = cchan.send(&Msg::InitPid(child.as_raw(), placed));
                     sys::exit_now(0)
                 }
-                Ok(ForkResult::Child) => {
-                    let e = exec_child(&o.process, console.as_ref(), &cchan, o.preserve_fds, in_userns);
+                Ok((ForkResult::Child, _)) => {
+                    let e = match Placement::enter_v1_self(&v1_tasks) {
+                        Ok(()) => exec_child(&o.process, console.as_ref(), &cchan, o.preserve_fds, in_userns),
+                        Err(e) => e,
+                    };
                     let _ = cchan.send(&Msg::Fail(crate::error::chain(&e)));
                     sys::exit_now(127)
                 }
@@ -103,8 +115,10 @@ pub fn exec(o: ExecOpts, relay_tty: bool) -> Result<i32> {
     };
     drop(cchan);
     drop(console);
-    let pid = match pchan.recv() {
-        Ok(Msg::InitPid(p)) => Pid::from_raw(p),
+    drop(cgroup_fd);
+    drop(v1_tasks);
+    let (pid, born_in_cgroup) = match pchan.recv() {
+        Ok(Msg::InitPid(p, placed)) => (Pid::from_raw(p), placed),
         Ok(Msg::Fail(s)) => {
             let _ = waitpid(intermediate, None);
             return Err(Error::Init(s));
@@ -122,7 +136,11 @@ pub fn exec(o: ExecOpts, relay_tty: bool) -> Result<i32> {
         e
     };
     if let Some(cg) = &c.saved.cgroup {
-        cg.add(pid.as_raw()).map_err(fail)?;
+        if !self_place {
+            cg.add(pid.as_raw()).map_err(fail)?;
+        } else if !born_in_cgroup {
+            cg.add_unified(pid.as_raw()).map_err(fail)?;
+        }
     }
     pchan.send(&Msg::Go).map_err(fail)?;
     pchan.expect(&Msg::Created).map_err(fail)?;

@@ -26,6 +26,8 @@ pub struct InitArgs<'a> {
     pub exec_listener: OwnedFd,
     pub hierarchies: Option<&'a Hierarchies>,
     pub placement: Option<&'a Placement>,
+    /// Init moves itself into the v1 hierarchies through these (see `Placement::enter_v1_self`).
+    pub v1_tasks: Vec<(PathBuf, std::fs::File)>,
 }
 
 /// Runs in the forked init; returns the exit code if it cannot exec.
@@ -62,7 +64,8 @@ fn setup(a: &InitArgs, chan: &Channel) -> Result<OwnedFd> {
     let process = spec.process.clone().unwrap_or_default();
     explain::step("init", "setsid()", "a new session: the container's processes get no signals from the caller's terminal");
     nix::unistd::setsid().ctx(|| "setsid".into())?;
-    // The runtime moves us into the cgroup before we go on.
+    Placement::enter_v1_self(&a.v1_tasks)?;
+    // The runtime finishes the cgroup placement before we go on.
     chan.expect(&Msg::Go)?;
     let new_cgroupns = namespaces::wants_new(&linux, NamespaceType::Cgroup);
     if new_cgroupns {

@@ -4,6 +4,8 @@
 //! init — which is pid 1 of a new pid namespace, since unshare(CLONE_NEWPID)
 //! only applies to children — reports init's pid, and exits.
 
+use std::os::fd::BorrowedFd;
+
 use nix::sched::CloneFlags;
 use nix::unistd::{ForkResult, Gid, Uid};
 
@@ -14,15 +16,16 @@ use crate::spec::{Linux, NamespaceType};
 use crate::sync::{Channel, Msg};
 use crate::sys;
 
-/// Runs in the forked child; never returns.
-pub fn run(linux: &Linux, chan: &Channel, then: impl FnOnce() -> i32) -> ! {
-    match setup(linux, chan) {
-        Ok(ForkResult::Child) => {
+/// Runs in the forked child; never returns. With `cgroup`, init is born
+/// in that cgroup2 directory.
+pub fn run(linux: &Linux, chan: &Channel, cgroup: Option<BorrowedFd>, then: impl FnOnce() -> i32) -> ! {
+    match setup(linux, chan).and_then(|()| spawn(cgroup, "the new pid (and time) namespace applies to children: the child becomes the container's init, pid 1")) {
+        Ok((ForkResult::Child, _)) => {
             let code = then();
             sys::exit_now(code)
         }
-        Ok(ForkResult::Parent { child }) => {
-            let _ = chan.send(&Msg::InitPid(child.as_raw()));
+        Ok((ForkResult::Parent { child }, placed)) => {
+            let _ = chan.send(&Msg::InitPid(child.as_raw(), placed));
             sys::exit_now(0)
         }
         Err(e) => {
@@ -32,7 +35,22 @@ pub fn run(linux: &Linux, chan: &Channel, then: impl FnOnce() -> i32) -> ! {
     }
 }
 
-fn setup(linux: &Linux, chan: &Channel) -> Result<ForkResult> {
+/// Forks, into the cgroup2 directory when one is given and the kernel can;
+/// returns whether the child was born there.
+pub fn spawn(cgroup: Option<BorrowedFd>, why: &str) -> Result<(ForkResult, bool)> {
+    if let Some(fd) = cgroup {
+        explain::step("intermediate", "clone3(CLONE_INTO_CGROUP)", &format!("{why}; it is born in the container's cgroup, no migration needed"));
+        match sys::fork_into_cgroup(fd) {
+            Ok(r) => return Ok((r, true)),
+            // Old kernels (ENOSYS, E2BIG) or no permission in a user namespace: plain fork.
+            Err(e) => tracing::debug!("clone3 into cgroup: {}; falling back to fork", crate::error::chain(&e)),
+        }
+    }
+    explain::step("intermediate", "fork()", why);
+    Ok((sys::fork()?, false))
+}
+
+fn setup(linux: &Linux, chan: &Channel) -> Result<()> {
     let join: Vec<_> = namespaces::to_join(linux).into_iter().map(|n| (n.typ, n.path.clone().expect("to_join has paths"))).collect();
     namespaces::join_all("intermediate", &join)?;
     if namespaces::wants_new(linux, NamespaceType::User) {
@@ -57,6 +75,5 @@ fn setup(linux: &Linux, chan: &Channel) -> Result<ForkResult> {
     if flags.contains(namespaces::flag(NamespaceType::Time)) {
         namespaces::write_time_offsets(linux)?;
     }
-    explain::step("intermediate", "fork()", "the new pid (and time) namespace applies to children: the child becomes the container's init, pid 1");
-    sys::fork()
+    Ok(())
 }
