@@ -8,7 +8,7 @@ RUNTIME := target/release/berth-runtime
 PROBE   := target/$(PROBE_TARGET)/release/berth-probe
 DEMO_DIR ?= /tmp/berth-demo
 
-.PHONY: all build probe demo test test-unit test-integration test-cross static bench compat setup clean
+.PHONY: all build probe demo test test-unit test-integration test-cross test-compat static bench compat setup clean
 
 all: build
 
@@ -27,7 +27,7 @@ demo: build
 setup:
 	scripts/setup.sh
 
-test: test-unit test-integration test-cross
+test: test-unit test-integration test-cross test-compat
 
 test-unit:
 	$(CARGO) test --workspace --exclude berth-integration-tests
@@ -40,6 +40,9 @@ test-integration: build probe
 test-cross:
 	$(CARGO) test -p berth-runtime --lib --target aarch64-unknown-linux-musl
 	$(CARGO) test -p berth-runtime --lib --target armv7-unknown-linux-gnueabihf
+
+test-compat: build
+	scripts/compat.sh $(CURDIR)/$(RUNTIME)
 
 static:
 	@for t in $(STATIC_TARGETS); do \

@@ -30,6 +30,10 @@ pub struct Placement {
     /// Whether freezing goes through cgroup.freeze (v2) or the v1 freezer.
     #[serde(default)]
     pub mode: Mode,
+    /// Parent directories this container's create made (a cgroupsPath such
+    /// as /libpod_parent/libpod-ID): removed with it when they are empty.
+    #[serde(default)]
+    pub created_parents: Vec<PathBuf>,
 }
 
 /// Turns `linux.cgroupsPath` into a path relative to a hierarchy's root.
@@ -48,16 +52,17 @@ pub fn relative_path(cgroups_path: Option<&str>, id: &str) -> Result<PathBuf> {
     Ok(rel)
 }
 
-fn mkdir_p(dir: &Path, explain_who: &str) -> Result<()> {
+/// Creates `dir` and missing parents; records the directories it made.
+fn mkdir_p(dir: &Path, explain_who: &str, made: &mut Vec<PathBuf>) -> Result<()> {
     if dir.is_dir() {
         return Ok(());
     }
     if let Some(parent) = dir.parent() {
-        mkdir_p(parent, explain_who)?;
+        mkdir_p(parent, explain_who, made)?;
     }
     explain::step(explain_who, format!("mkdir {}", dir.display()), "a directory in a cgroup filesystem is a new cgroup");
     match std::fs::create_dir(dir) {
-        Ok(()) => {}
+        Ok(()) => made.push(dir.to_path_buf()),
         Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => return Ok(()),
         Err(e) => return Err(Error::io(format!("creating cgroup {}", dir.display()), e)),
     }
@@ -86,18 +91,25 @@ impl Placement {
     /// Creates the container's cgroup in every hierarchy.
     pub fn create(h: &Hierarchies, rel: &Path) -> Result<Placement> {
         let mut p = Placement { mode: h.mode, ..Default::default() };
+        let mut made = Vec::new();
+        let mut r = Ok(());
         if let Some(u) = &h.unified {
             let dir = u.join(rel);
-            mkdir_p(&dir, "runtime")?;
+            r = mkdir_p(&dir, "runtime", &mut made);
             p.unified = Some(dir);
         }
         for (controllers, mnt) in &h.v1 {
-            let dir = mnt.join(rel);
-            if let Err(e) = mkdir_p(&dir, "runtime") {
-                let _ = p.remove();
-                return Err(e);
+            if r.is_err() {
+                break;
             }
+            let dir = mnt.join(rel);
+            r = mkdir_p(&dir, "runtime", &mut made);
             p.v1.push((controllers.clone(), dir));
+        }
+        p.created_parents = made.into_iter().filter(|d| !p.dirs().any(|leaf| leaf == d)).collect();
+        if let Err(e) = r {
+            let _ = p.remove();
+            return Err(e);
         }
         Ok(p)
     }
@@ -257,6 +269,12 @@ impl Placement {
                 errors.push(e);
             }
         }
+        // Deepest first; a parent still used by another container stays (EBUSY/ENOTEMPTY).
+        let mut parents = self.created_parents.clone();
+        parents.sort_by_key(|p| std::cmp::Reverse(p.components().count()));
+        for p in parents {
+            let _ = std::fs::remove_dir(&p);
+        }
         match errors.into_iter().next() {
             None => Ok(()),
             Some(e) => Err(e),
@@ -331,10 +349,15 @@ mod tests {
         };
         let p = Placement::create(&h, Path::new("a/b")).unwrap();
         assert!(root.join("freezer/a/b").is_dir() && root.join("pids/a/b").is_dir());
+        assert_eq!(p.created_parents, vec![root.join("freezer/a"), root.join("pids/a")]);
         std::fs::write(root.join("pids/a/b/cgroup.procs"), "12\n34\n").unwrap();
         assert_eq!(p.procs().unwrap(), vec![12, 34]);
         std::fs::write(root.join("freezer/a/b/freezer.state"), "FROZEN\n").unwrap();
         assert!(p.is_frozen());
+        std::fs::remove_file(root.join("pids/a/b/cgroup.procs")).unwrap();
+        std::fs::remove_file(root.join("freezer/a/b/freezer.state")).unwrap();
+        p.remove().unwrap();
+        assert!(!root.join("freezer/a").exists() && !root.join("pids/a").exists(), "parents made by create are removed");
         std::fs::remove_dir_all(&root).unwrap();
     }
 }
