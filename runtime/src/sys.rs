@@ -147,3 +147,20 @@ pub fn fork_into_cgroup(cgroup: BorrowedFd) -> Result<nix::unistd::ForkResult> {
         _ => Err(Error::io("clone3(CLONE_INTO_CGROUP)", std::io::Error::last_os_error())),
     }
 }
+
+/// rename(2) that fails with EEXIST instead of replacing `to`
+/// (renameat2 RENAME_NOREPLACE; called through syscall(2) because musl's
+/// libc has no wrapper).
+pub fn rename_noreplace(from: &std::path::Path, to: &std::path::Path) -> std::result::Result<(), nix::Error> {
+    use std::os::unix::ffi::OsStrExt;
+    let f = std::ffi::CString::new(from.as_os_str().as_bytes()).map_err(|_| nix::Error::EINVAL)?;
+    let t = std::ffi::CString::new(to.as_os_str().as_bytes()).map_err(|_| nix::Error::EINVAL)?;
+    const RENAME_NOREPLACE: libc::c_uint = 1;
+    // SAFETY: both paths are NUL-terminated strings kept alive by `f` and
+    // `t` for the duration of the call; the kernel only reads them.
+    let r = unsafe { libc::syscall(libc::SYS_renameat2, libc::AT_FDCWD, f.as_ptr(), libc::AT_FDCWD, t.as_ptr(), RENAME_NOREPLACE) };
+    if r < 0 {
+        return Err(nix::Error::last());
+    }
+    Ok(())
+}

@@ -213,7 +213,7 @@ pub fn create(o: CreateOpts) -> Result<Container> {
     c.save()?;
     let _ = std::fs::remove_file(tmp_dir.join("cgroup.json"));
     // Publish the container: an atomic rename that fails if the id was taken meanwhile.
-    nix::fcntl::renameat2(None, &tmp_dir, None, &final_dir, nix::fcntl::RenameFlags::RENAME_NOREPLACE).map_err(|e| {
+    sys::rename_noreplace(&tmp_dir, &final_dir).map_err(|e| {
         if e == nix::Error::EEXIST || e == nix::Error::ENOTEMPTY { Error::Exists(o.id.clone()) } else { Error::sys(format!("renaming {} to {}", tmp_dir.display(), final_dir.display()), e) }
     })?;
     cleanup.tmp_dir = final_dir.clone();
