@@ -167,12 +167,15 @@ fn failing_hooks_leave_nothing_behind() {
     let env = Env::new("hookfail");
     for kind in ["prestart", "createRuntime", "createContainer"] {
         let mut b = env.bundle(kind);
-        b.config["hooks"] = json!({kind: [{"path": "/bin/false", "args": ["false"]}]});
+        let marker = env.dir.join(format!("poststop-{kind}"));
+        b.config["hooks"] = json!({kind: [{"path": "/bin/false", "args": ["false"]}], "poststop": [hook(&marker, "poststop")]});
         b.save();
         let id = env.id(kind);
         let err = env.fails(&["create", "--bundle", b.p(), &id]);
         assert!(err.contains(kind), "{err}");
         env.assert_gone(&id);
+        // runtime.md: a failed create-time hook continues the lifecycle at delete.
+        assert!(std::fs::read_to_string(&marker).unwrap().starts_with("poststop "), "{kind}: poststop ran");
     }
     let mut b = env.bundle("timeout");
     b.config["hooks"] = json!({"createRuntime": [{"path": "/bin/sleep", "args": ["sleep", "30"], "timeout": 1}]});

@@ -53,7 +53,7 @@ pub fn why(t: NamespaceType) -> &'static str {
 
 /// Order in which existing namespaces are joined: the user namespace first,
 /// because joining it grants the capabilities needed to join the others.
-const JOIN_ORDER: [NamespaceType; 8] = [
+pub const JOIN_ORDER: [NamespaceType; 8] = [
     NamespaceType::User,
     NamespaceType::Ipc,
     NamespaceType::Uts,

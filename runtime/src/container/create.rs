@@ -38,6 +38,9 @@ struct Cleanup {
     tmp_dir: PathBuf,
     init: Option<Pid>,
     placement: Option<Placement>,
+    /// runtime.md: when a create-time hook fails, the lifecycle continues
+    /// at delete, which runs the poststop hooks.
+    poststop: Option<(Vec<crate::spec::Hook>, OciState)>,
     armed: bool,
 }
 
@@ -57,6 +60,9 @@ impl Drop for Cleanup {
             }
         }
         let _ = std::fs::remove_dir_all(&self.tmp_dir);
+        if let Some((hooks, state)) = &self.poststop {
+            hooks::run_all_warn("poststop", hooks, state, "runtime");
+        }
     }
 }
 
@@ -128,7 +134,7 @@ pub fn create(o: CreateOpts) -> Result<Container> {
     }
     let tmp_dir = o.root.join(format!(".creating-{}-{}", o.id, std::process::id()));
     std::fs::create_dir(&tmp_dir).ctx(|| format!("creating {}", tmp_dir.display()))?;
-    let mut cleanup = Cleanup { tmp_dir: tmp_dir.clone(), init: None, placement: None, armed: true };
+    let mut cleanup = Cleanup { tmp_dir: tmp_dir.clone(), init: None, placement: None, poststop: None, armed: true };
     std::fs::set_permissions(&tmp_dir, std::os::unix::fs::PermissionsExt::from_mode(0o711)).ctx(|| format!("chmod {}", tmp_dir.display()))?;
 
     let listener = exec_listener(&tmp_dir)?;
@@ -275,6 +281,20 @@ fn drive(chan: &Channel, intermediate: Pid, spec: &Spec, bundle: &Path, id: &str
     };
     cleanup.init = Some(init_pid);
     reap_intermediate();
+    let state = OciState {
+        oci_version: spec.oci_version.clone(),
+        id: id.to_string(),
+        status: Status::Creating,
+        pid: Some(init_pid.as_raw()),
+        bundle: bundle.to_path_buf(),
+        annotations: spec.annotations.clone(),
+    };
+    if let Some(h) = spec.hooks.as_ref().filter(|h| !h.poststop.is_empty()) {
+        let mut st = state.clone();
+        st.status = Status::Stopped;
+        st.pid = None;
+        cleanup.poststop = Some((h.poststop.clone(), st));
+    }
     if let Some(p) = placement {
         if !self_placed {
             p.add(init_pid.as_raw())?;
@@ -285,16 +305,8 @@ fn drive(chan: &Channel, intermediate: Pid, spec: &Spec, bundle: &Path, id: &str
     chan.send(&Msg::Go)?;
     chan.expect(&Msg::RuntimeHooks)?;
     if let Some(h) = &spec.hooks {
-        let st = OciState {
-            oci_version: spec.oci_version.clone(),
-            id: id.to_string(),
-            status: Status::Creating,
-            pid: Some(init_pid.as_raw()),
-            bundle: bundle.to_path_buf(),
-            annotations: spec.annotations.clone(),
-        };
-        hooks::run_all("prestart", &h.prestart, &st, "runtime")?;
-        hooks::run_all("createRuntime", &h.create_runtime, &st, "runtime")?;
+        hooks::run_all("prestart", &h.prestart, &state, "runtime")?;
+        hooks::run_all("createRuntime", &h.create_runtime, &state, "runtime")?;
     }
     chan.send(&Msg::Go)?;
     chan.expect(&Msg::Created)?;

@@ -25,16 +25,6 @@ pub struct ExecOpts {
     pub preserve_fds: usize,
 }
 
-const TYPES: [NamespaceType; 8] = [
-    NamespaceType::User,
-    NamespaceType::Ipc,
-    NamespaceType::Uts,
-    NamespaceType::Network,
-    NamespaceType::Pid,
-    NamespaceType::Mount,
-    NamespaceType::Cgroup,
-    NamespaceType::Time,
-];
 
 /// Runs the process; returns its exit code (foreground) or 0 (detached).
 pub fn exec(o: ExecOpts, relay_tty: bool) -> Result<i32> {
@@ -52,7 +42,7 @@ pub fn exec(o: ExecOpts, relay_tty: bool) -> Result<i32> {
     let init = c.saved.pid;
     // Join only the namespaces init does not share with us.
     let mut join: Vec<(NamespaceType, PathBuf)> = Vec::new();
-    for t in TYPES {
+    for t in namespaces::JOIN_ORDER {
         let name = namespaces::proc_name(t);
         let theirs = std::fs::read_link(format!("/proc/{init}/ns/{name}"));
         let ours = std::fs::read_link(format!("/proc/self/ns/{name}"));
