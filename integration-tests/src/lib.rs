@@ -79,8 +79,23 @@ impl Env {
     }
 
     /// Runs the runtime with `args`; returns its output.
+    ///
+    /// stdout and stderr go to files, not pipes: a detached container
+    /// (`create`, `run -d`) inherits them, as runc's do, and would hold a
+    /// pipe open long after the runtime itself has exited.
     pub fn run(&self, args: &[&str]) -> Output {
-        self.rt().args(args).stdin(Stdio::null()).output().expect("spawning berth-runtime")
+        use std::sync::atomic::{AtomicU64, Ordering};
+        static N: AtomicU64 = AtomicU64::new(0);
+        let n = N.fetch_add(1, Ordering::Relaxed);
+        let out_p = self.dir.join(format!(".out-{n}"));
+        let err_p = self.dir.join(format!(".err-{n}"));
+        let out_f = std::fs::File::create(&out_p).unwrap();
+        let err_f = std::fs::File::create(&err_p).unwrap();
+        let status = self.rt().args(args).stdin(Stdio::null()).stdout(out_f).stderr(err_f).status().expect("spawning berth-runtime");
+        let o = Output { status, stdout: std::fs::read(&out_p).unwrap_or_default(), stderr: std::fs::read(&err_p).unwrap_or_default() };
+        let _ = std::fs::remove_file(&out_p);
+        let _ = std::fs::remove_file(&err_p);
+        o
     }
 
     pub fn ok(&self, args: &[&str]) -> String {

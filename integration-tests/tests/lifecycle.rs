@@ -354,14 +354,17 @@ fn foreground_run_forwards_signals_and_exit_codes() {
     let o = env.run(&["run", "--bundle", b.p(), &env.id("a")]);
     assert_eq!(o.status.code(), Some(42));
     env.assert_gone(&env.id("a"));
-    b.config["process"]["args"] = json!(["sleep", "60"]);
+    // As pid 1 of its namespace, the process only receives the signals it
+    // handles (pid_namespaces(7)), so it traps TERM: the forwarded signal
+    // must reach it, and its exit code must come back.
+    b.config["process"]["args"] = json!(["sh", "-c", "trap 'exit 7' TERM; while true; do sleep 0.05; done"]);
     b.save();
     let id = env.id("b");
     let mut child = env.rt().args(["run", "--bundle", b.p(), &id]).spawn().unwrap();
     wait_until("running", || env.run(&["state", &id]).status.success() && env.state(&id)["status"] == "running");
     nix::sys::signal::kill(nix::unistd::Pid::from_raw(child.id() as i32), nix::sys::signal::Signal::SIGTERM).unwrap();
     let st = child.wait().unwrap();
-    assert_eq!(st.code(), Some(128 + 15), "sleep as pid 1 ignores nothing: SIGTERM kills it");
+    assert_eq!(st.code(), Some(7), "SIGTERM forwarded to the container's trap");
     env.assert_gone(&id);
 }
 

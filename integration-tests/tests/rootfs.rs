@@ -45,7 +45,7 @@ fn mounts_devices_and_paths() {
 
     // Now check behaviour, not only the mount table.
     let id = env.id("b");
-    let run = |args: Vec<&str>| -> std::process::Output {
+    let mut run = |args: Vec<&str>| -> std::process::Output {
         b.config["process"]["args"] = json!(args);
         b.save();
         env.run(&["run", "--bundle", b.p(), &id])

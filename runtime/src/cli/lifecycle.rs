@@ -211,6 +211,8 @@ pub fn list(g: &Globals, a: &mut Args) -> R {
     if !pos.is_empty() {
         return Err(Error::Usage(format!("list: unexpected arguments {pos:?}")));
     }
+    // Listing is also when leftovers of a killed create are swept.
+    berth_runtime::container::create::sweep_stale(&g.root);
     let all = state::list(&g.root)?;
     if quiet {
         for c in &all {

@@ -107,10 +107,11 @@ fn setup(a: &InitArgs, chan: &Channel) -> Result<OwnedFd> {
         tty::send_fd(console.as_fd(), master.as_fd(), &slave.to_string_lossy())?;
     }
 
+    // Before readonlyPaths: /proc/sys is usually one of them (runc's order).
+    rootfs::write_sysctls(spec)?;
     if own_mountns {
         rootfs::finish(spec)?;
     }
-    rootfs::write_sysctls(spec)?;
     if let Some(h) = &spec.hostname {
         if !namespaces::wants_new(&linux, NamespaceType::Uts) && spec.namespace(NamespaceType::Uts).is_none() {
             return Err(Error::Usage("hostname is set but the container has no UTS namespace of its own".into()));
