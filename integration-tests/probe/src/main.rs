@@ -238,8 +238,63 @@ fn main() {
             println!("{}", json!({"ok": r == 0, "errno": if r == 0 { 0 } else { errno() }}));
             0
         }
+        // Cgroup probes: allocate and touch memory, fork until refused, open a device.
+        "alloc" => {
+            let mb: usize = arg(2).parse().unwrap_or(64);
+            let mut v: Vec<Vec<u8>> = Vec::new();
+            for _ in 0..mb {
+                // Touch every page so it is really charged to the cgroup.
+                v.push(vec![1u8; 1 << 20]);
+            }
+            println!("{}", json!({"allocated_mb": v.len()}));
+            0
+        }
+        "fork" => {
+            let n: usize = arg(2).parse().unwrap_or(10);
+            let mut kids = Vec::new();
+            let mut err = 0;
+            for _ in 0..n {
+                // SAFETY: the child only calls async-signal-safe pause/_exit.
+                let pid = unsafe { libc::fork() };
+                if pid == 0 {
+                    // SAFETY: as above.
+                    unsafe {
+                        libc::pause();
+                        libc::_exit(0)
+                    };
+                }
+                if pid < 0 {
+                    err = errno();
+                    break;
+                }
+                kids.push(pid);
+            }
+            println!("{}", json!({"forked": kids.len(), "errno": err}));
+            for k in kids {
+                // SAFETY: kill and waitpid on our own children.
+                unsafe {
+                    libc::kill(k, libc::SIGKILL);
+                    libc::waitpid(k, std::ptr::null_mut(), 0);
+                }
+            }
+            0
+        }
+        "open" => {
+            let write = arg(3) == "w";
+            let r = std::fs::OpenOptions::new().read(!write).write(write).open(arg(2));
+            println!("{}", json!({"ok": r.is_ok(), "errno": r.err().and_then(|e| e.raw_os_error()).unwrap_or(0)}));
+            0
+        }
+        "mknod-dev" => {
+            let p = CString::new(arg(2)).unwrap_or_default();
+            let (ma, mi): (u32, u32) = (arg(3).parse().unwrap_or(1), arg(4).parse().unwrap_or(3));
+            // SAFETY: `p` is a NUL-terminated path alive for the call.
+            let r = unsafe { libc::mknod(p.as_ptr(), libc::S_IFCHR | 0o666, libc::makedev(ma, mi)) };
+            println!("{}", json!({"ok": r == 0, "errno": if r == 0 { 0 } else { errno() }}));
+            0
+        }
         other => {
-            eprintln!("berth-probe: unknown command {other:?} (report, cat, ls, write, sleep, exit, signal-self, mknod, sethostname)");
+            eprintln!("berth-probe: unknown command {other:?} (report, cat, ls, write, sleep, exit, signal-self, mknod, mknod-dev, sethostname, alloc, fork, open)");
             2
         }
     };

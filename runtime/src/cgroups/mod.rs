@@ -2,11 +2,16 @@
 //! cgroup lives in each, and the operations the lifecycle needs (add a
 //! process, list, freeze, kill, remove).
 //!
-//! Resource limits are applied by the cgroups issue's work on top of this
-//! seam; placement alone already gives `ps`, `pause`, `kill --all` and a
-//! clean `delete` something to stand on.
+//! Resource limits are planned in `settings`, converted by `convert`,
+//! routed and written by `apply`; device rules are `devices` (v1 files or a
+//! v2 eBPF program).
 
+pub mod apply;
+pub mod convert;
 pub mod detect;
+pub mod devices;
+pub mod settings;
+pub mod stats;
 
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -170,7 +175,7 @@ impl Placement {
         Some(unsafe { std::os::fd::FromRawFd::from_raw_fd(fd) })
     }
 
-    fn v1_dir(&self, controller: &str) -> Option<&Path> {
+    pub(crate) fn v1_dir(&self, controller: &str) -> Option<&Path> {
         self.v1.iter().find(|(c, _)| c.split(',').any(|x| x == controller)).map(|(_, d)| d.as_path())
     }
 

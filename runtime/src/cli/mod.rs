@@ -1,6 +1,7 @@
 //! Command-line parsing (runc's flags) and dispatch, one file per group of commands.
 
 mod args;
+mod cgroup;
 mod exec;
 mod info;
 mod lifecycle;
@@ -36,6 +37,8 @@ commands:
   exec       run a process in a running container
   pause      freeze every process of a container
   resume     thaw a paused container
+  update     change the cgroup limits of a live container (runc's flags, -r resources.json)
+  events     print cgroup stats (--stats once, else every --interval) and OOM events
   features   print the features of this runtime as JSON
   spec       write a starter config.json
 
@@ -122,7 +125,8 @@ pub fn main() -> i32 {
         "exec" => exec::exec(&g, &mut a),
         "features" => info::features(&mut a),
         "spec" => info::spec(&mut a),
-        "update" | "events" => Err(Error::Usage(format!("{cmd}: not implemented yet (comes with cgroup resource management)"))),
+        "update" => cgroup::update(&g, &mut a),
+        "events" => cgroup::events(&g, &mut a),
         "checkpoint" | "restore" => Err(Error::Usage(format!("{cmd}: checkpoint/restore is not supported"))),
         other => Err(Error::Usage(format!("unknown command {other:?} (see berth-runtime --help)"))),
     };

@@ -147,9 +147,23 @@ pub fn create(o: CreateOpts) -> Result<Container> {
             let p = Placement::create(h, &rel)?;
             cleanup.placement = Some(p.clone());
             state::write_atomic(&tmp_dir.join("cgroup.json"), &serde_json::to_vec(&p).expect("serialises"))?;
+            // Limits are in place before any process of the container exists.
+            if let (Some(root), Some(leaf)) = (&h.unified, &p.unified) {
+                let wanted = cgroups::apply::wanted_v2(linux.resources.as_ref(), h.mode);
+                cgroups::apply::enable_v2_controllers(root, leaf, &wanted, h.mode == cgroups::Mode::Unified)?;
+            }
+            cgroups::apply::apply(&p, &linux.resources.clone().unwrap_or_default(), &linux.devices, false)?;
             Some(p)
         }
-        None => None,
+        None => {
+            if linux.resources.is_some() {
+                return Err(Error::Usage(format!(
+                    "{}: linux.resources is set, but this host has no cgroup filesystem mounted at /sys/fs/cgroup to apply it",
+                    config_path.display()
+                )));
+            }
+            None
+        }
     };
 
     let (parent_chan, child_chan) = Channel::pair()?;

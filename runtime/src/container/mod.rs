@@ -8,3 +8,4 @@ pub mod kill;
 pub mod pause;
 pub mod ps;
 pub mod start;
+pub mod update;
