@@ -8,7 +8,7 @@ RUNTIME := target/release/berth-runtime
 PROBE   := target/$(PROBE_TARGET)/release/berth-probe
 DEMO_DIR ?= /tmp/berth-demo
 
-.PHONY: all build probe demo test test-unit test-integration test-cross test-compat static bench compat setup clean
+.PHONY: all build probe demo test test-unit test-integration test-v2 test-cross test-compat static bench compat setup clean
 
 all: build
 
@@ -27,7 +27,7 @@ demo: build
 setup:
 	scripts/setup.sh
 
-test: test-unit test-integration test-cross test-compat
+test: test-unit test-integration test-v2 test-cross test-compat
 
 test-unit:
 	$(CARGO) test --workspace --exclude berth-integration-tests
@@ -35,6 +35,13 @@ test-unit:
 test-integration: build probe
 	BERTH_RUNTIME=$(CURDIR)/$(RUNTIME) BERTH_PROBE=$(CURDIR)/$(PROBE) \
 	  $(CARGO) test --release -p berth-integration-tests -- --test-threads=2
+
+# The cgroup tests again, inside a pure cgroup2 VM (../shared/vm): the
+# host is hybrid, so this is where v2 (eBPF devices, cgroup.freeze,
+# memory.max) is proven.
+VM ?= $(CURDIR)/../shared/vm/run-in-vm.sh
+test-v2: build probe
+	scripts/test-v2.sh "$(VM)" $(CURDIR)/$(RUNTIME) $(CURDIR)/$(PROBE)
 
 # The unit tests of the aarch64 and armv7 builds, run under qemu-user-static.
 test-cross:

@@ -203,12 +203,19 @@ pub fn program(rules: &[Rule]) -> Vec<Insn> {
         block.push(insn(ALU32_MOV_K, 0, 0, 0, i32::from(r.allow)));
         block.push(insn(EXIT, 0, 0, 0, 0));
         let len = block.len();
+        let mut conditional = false;
         for (i, ins) in block.iter_mut().enumerate() {
             if ins.off == -1 {
                 ins.off = (len - i - 1) as i16;
+                conditional = true;
             }
         }
         p.extend(block);
+        // A rule that matches everything decides every access: the kernel's
+        // verifier refuses the unreachable code that would follow it.
+        if !conditional {
+            return p;
+        }
     }
     p.push(insn(ALU32_MOV_K, 0, 0, 0, 0));
     p.push(insn(EXIT, 0, 0, 0, 0));
@@ -396,6 +403,15 @@ mod tests {
         // An open for read+write asks both bits at once.
         assert_eq!(run(&p, DEV_CHAR, 6, 10, 229), 0, "rw open of a write-denied device");
         assert_eq!(run(&p, DEV_BLOCK, 6, 8, 0), 0, "rw open of a read-only device");
+    }
+
+    #[test]
+    fn nothing_follows_a_catch_all_rule() {
+        let r = rules("[]");
+        let p = program(&r);
+        // The implicit deny-all comes first, so it is tested last, and unconditionally.
+        assert_eq!(p[p.len() - 2], insn(ALU32_MOV_K, 0, 0, 0, 0));
+        assert_eq!(p.iter().filter(|i| i.code == EXIT).count(), r.len(), "one exit per rule, no unreachable default");
     }
 
     #[test]
