@@ -5,7 +5,10 @@ Measures, per runtime, over N interleaved iterations:
   run        `RUNTIME run ID` of /bin/true from a busybox bundle (wall time)
   lifecycle  create + start + delete -f (wall time)
   peak RSS   of the runtime process during `run` (wait4's ru_maxrss)
-and prints medians and ratios against crun, plus binary sizes.
+and prints medians and ratios against crun, plus binary sizes, and
+  min memory the smallest linux.resources.memory.limit (memory+swap the
+             same) with which `run` of /bin/true still succeeds, found by
+             bisection to 16 KiB
 
 crun refuses this hybrid-cgroup host, so the comparison runs in a private
 mount namespace where /sys/fs/cgroup/unified is unmounted (the host's
@@ -95,6 +98,48 @@ def bench(runtimes, bundle, label):
     return res
 
 
+def try_memory(binary, root, bundle, limit, cid):
+    cfg_path = os.path.join(bundle, "config.json")
+    cfg = json.load(open(cfg_path))
+    cfg["linux"]["resources"] = {"memory": {"limit": limit, "swap": limit}}
+    with open(cfg_path, "w") as f:
+        json.dump(cfg, f)
+    try:
+        r = subprocess.run([binary, "--root", root, "run", "--bundle", bundle, cid], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=5)
+        ok = r.returncode == 0
+    except subprocess.TimeoutExpired:
+        ok = False
+    subprocess.run([binary, "--root", root, "delete", "-f", cid], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    return ok
+
+
+def min_memory(runtimes, label):
+    """Bisects the smallest memory limit each runtime can start /bin/true under."""
+    out = {}
+    for name, binary in runtimes.items():
+        bundle = f"/tmp/berth-bench-mem-{name}"
+        make_bundle(bundle)
+        root = f"{ROOT_BASE}/{label}-mem-{name}"
+        lo, hi = 0, 64 << 20
+        if not try_memory(binary, root, bundle, hi, f"mem-{os.getpid()}-hi"):
+            out[name] = None
+            continue
+        i = 0
+        while hi - lo > 16 << 10:
+            mid = (lo + hi) // 2 // 4096 * 4096
+            i += 1
+            if try_memory(binary, root, bundle, mid, f"mem-{os.getpid()}-{i}"):
+                hi = mid
+            else:
+                lo = mid
+        out[name] = hi
+        shutil.rmtree(bundle, ignore_errors=True)
+    print(f"\n== smallest memory limit for `run /bin/true` ({label})")
+    for name, v in out.items():
+        print(f"{name:<16} {'failed at 64 MiB' if v is None else f'{v / 1024:8.0f} KiB'}")
+    return out
+
+
 def report(res, label, base="crun"):
     print(f"\n== {label} (N={N}, medians)")
     print(f"{'runtime':<16} {'run ms':>8} {'ratio':>6} {'lifecycle ms':>13} {'ratio':>6} {'peak RSS MiB':>13} {'ratio':>6}")
@@ -127,7 +172,21 @@ def main():
             print(f"  {k:<30} {os.path.getsize(v):>10}  {v}")
         # berth on the host as is (hybrid cgroups).
         report(bench({"berth-runtime": berth}, bundle, "host"), "berth-runtime on the host (hybrid cgroups)", base=None)
+        min_memory({"berth-runtime": berth}, "host, hybrid: memory through v1")
         # All three in a mount namespace without the cgroup2 mount, where crun works.
+        # cgroup v2: in the pure-cgroup2 VM (../shared/vm), where runc and crun
+        # are not available; berth-runtime alone.
+        vm = os.path.join(os.path.dirname(os.path.abspath(__file__)), "../../shared/vm/run-in-vm.sh")
+        if os.path.exists(vm):
+            repo = os.path.normpath(os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+            vb = os.path.join(repo, "target/bench-mem-bundle")
+            make_bundle(vb)
+            cfg = json.load(open(os.path.join(vb, "config.json")))
+            cfg["linux"]["resources"] = {"memory": {"limit": "LIMIT", "swap": "LIMIT"}}
+            json.dump(cfg, open(os.path.join(vb, "config.json"), "w"))
+            r = subprocess.run([vm, "--share", repo, "--", os.path.join(repo, "scripts/bench-mem-v2.sh"), berth, vb], capture_output=True, text=True)
+            print(f"\n== smallest memory limit for `run /bin/true` (cgroup v2 VM)\n{'berth-runtime':<16} {r.stdout.strip() or r.stderr.strip()[-200:]}")
+            shutil.rmtree(vb, ignore_errors=True)
         inner = f"umount /sys/fs/cgroup/unified 2>/dev/null; exec python3 {os.path.abspath(__file__)} --inner --berth {berth}"
         subprocess.run(["unshare", "-m", "--propagation", "private", "sh", "-c", inner], check=True)
         shutil.rmtree(ROOT_BASE, ignore_errors=True)
@@ -135,6 +194,7 @@ def main():
     bundle = "/tmp/berth-bench-bundle"
     rts = {"crun": shutil.which("crun"), "runc": shutil.which("runc"), "berth-runtime": berth}
     report(bench(rts, bundle, "ns"), "side by side, /sys/fs/cgroup/unified unmounted in a private mount namespace")
+    min_memory(rts, "side by side, cgroup v1")
 
 
 if __name__ == "__main__":

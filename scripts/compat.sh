@@ -52,6 +52,19 @@ $P pause "$ID" >/dev/null && [ "$($P inspect -f '{{.State.Status}}' "$ID")" = pa
 $P unpause "$ID" >/dev/null && [ "$($P inspect -f '{{.State.Status}}' "$ID")" = running ]
 $P rm -f -t 0 "$ID" >/dev/null
 echo "podman run -d / exec / pause / unpause / rm -f: ok"
+# Resource flags reach the cgroup: -m and --pids-limit as podman writes them into config.json.
+$P run -d --name "$ID-lim" $SEC -m 64m --pids-limit 50 localhost/berth-compat sleep 100 >/dev/null
+CGPID=$($P inspect -f '{{.State.Pid}}' "$ID-lim")
+if [ -f /sys/fs/cgroup/cgroup.controllers ]; then
+  D=/sys/fs/cgroup$(sed -n 's/^0:://p' /proc/$CGPID/cgroup); MEM=$D/memory.max; PIDS=$D/pids.max
+else
+  MEM=/sys/fs/cgroup/memory$(sed -n 's/^[0-9]*:memory://p' /proc/$CGPID/cgroup)/memory.limit_in_bytes
+  PIDS=/sys/fs/cgroup/pids$(sed -n 's/^[0-9]*:pids://p' /proc/$CGPID/cgroup)/pids.max
+fi
+[ "$(cat "$MEM")" = 67108864 ] || { echo "podman -m 64m: $MEM is $(cat "$MEM")"; exit 1; }
+[ "$(cat "$PIDS")" = 50 ] || { echo "podman --pids-limit 50: $PIDS is $(cat "$PIDS")"; exit 1; }
+$P rm -f -t 0 "$ID-lim" >/dev/null
+echo "podman run -m 64m --pids-limit 50: limits in the cgroup: ok"
 # Without the flag, the refusal is clear.
 if $P run --rm localhost/berth-compat true 2>"$W/err"; then echo "seccomp should be refused"; exit 1; fi
 grep -q "linux.seccomp" "$W/err"
