@@ -231,3 +231,27 @@ pub fn wait_until(what: &str, mut cond: impl FnMut() -> bool) {
 pub fn exists(p: &Path) -> bool {
     std::fs::symlink_metadata(p).is_ok()
 }
+
+/// Ids of every eBPF program loaded in the kernel (BPF_PROG_GET_NEXT_ID),
+/// so tests can prove the device programs they made are gone.
+pub fn bpf_prog_ids() -> Vec<u32> {
+    #[repr(C)]
+    struct NextId {
+        start_id: u32,
+        next_id: u32,
+        open_flags: u32,
+    }
+    const BPF_PROG_GET_NEXT_ID: libc::c_long = 11;
+    let mut ids = Vec::new();
+    let mut attr = NextId { start_id: 0, next_id: 0, open_flags: 0 };
+    loop {
+        // SAFETY: `attr` is a live #[repr(C)] prefix of union bpf_attr for
+        // this command; the kernel writes only next_id.
+        let r = unsafe { libc::syscall(libc::SYS_bpf, BPF_PROG_GET_NEXT_ID, &mut attr as *mut NextId, std::mem::size_of::<NextId>() as u32) };
+        if r != 0 {
+            return ids;
+        }
+        ids.push(attr.next_id);
+        attr.start_id = attr.next_id;
+    }
+}

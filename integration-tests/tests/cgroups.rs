@@ -60,6 +60,7 @@ fn forks_stop_at_pids_max() {
 #[test]
 fn device_rules_are_enforced() {
     let env = Env::new("cgdev");
+    let progs_before = bpf_prog_ids();
     let mut b = env.bundle("a");
     // /dev/kmsg (1:11) writable but not readable; /dev/mem (1:1) not at all.
     // (Opening kmsg for writing needs no capability; nothing is written.)
@@ -80,6 +81,20 @@ fn device_rules_are_enforced() {
     assert_eq!(lines[3]["errno"], libc::EPERM, "read open of a write-only device: {out}");
     assert_eq!(lines[4]["errno"], libc::EPERM, "a device no rule allows: {out}");
     assert_eq!(lines[5]["ok"], true, "/dev/null is always allowed");
+    env.assert_gone(&env.id("a"));
+    if unified() {
+        // While a container lives, its device program is loaded.
+        b.config["process"]["args"] = json!(["sleep", "60"]);
+        b.save();
+        let id = env.id("p");
+        env.ok(&["run", "-d", "--bundle", b.p(), &id]);
+        assert!(bpf_prog_ids().iter().any(|id| !progs_before.contains(id)), "a new eBPF program for the container's devices");
+        env.ok(&["delete", "--force", &id]);
+        env.assert_gone(&id);
+    }
+    // On v2 the rules were an eBPF program: it goes with the cgroup (the
+    // kernel frees it asynchronously once the cgroup is released).
+    wait_until("the device program to be freed", || bpf_prog_ids().iter().all(|id| progs_before.contains(id)));
 }
 
 #[test]
