@@ -111,7 +111,7 @@ pub fn unshare(who: &str, flags: CloneFlags, why: &str) -> Result<()> {
     nix::sched::unshare(flags).ctx(|| format!("unshare({flags:?})"))
 }
 
-fn map_text(maps: &[IdMapping]) -> String {
+pub fn map_text(maps: &[IdMapping]) -> String {
     maps.iter().map(|m| format!("{} {} {}\n", m.container_id, m.host_id, m.size)).collect()
 }
 

@@ -180,6 +180,9 @@ pub fn create(o: CreateOpts) -> Result<Container> {
         (Some(p), true) => p.open_v1_tasks()?,
         _ => Vec::new(),
     };
+    // Id-mapped mounts are prepared here, on the host, before any namespace
+    // exists (see rootfs::idmap).
+    let idmapped = crate::rootfs::idmap::prepare(&spec.mounts, &linux.uid_mappings, &linux.gid_mappings)?;
     let spec_ref = &spec;
     let linux_ref = &mut linux;
     match sys::fork()? {
@@ -198,6 +201,7 @@ pub fn create(o: CreateOpts) -> Result<Container> {
                 hierarchies: hierarchies.as_ref(),
                 placement: placement.as_ref(),
                 v1_tasks,
+                idmapped,
             };
             let chan = &child_chan;
             intermediate::run(linux_ref, chan, cgroup_fd.as_ref().map(|f| f.as_fd()), move || init::run(args, chan))
@@ -208,6 +212,7 @@ pub fn create(o: CreateOpts) -> Result<Container> {
             drop(o.console);
             drop(cgroup_fd);
             drop(v1_tasks);
+            drop(idmapped);
             let r = drive(&parent_chan, child, &spec, &bundle, &o.id, placement.as_ref(), self_place, &mut cleanup);
             r?;
         }

@@ -28,6 +28,8 @@ pub struct InitArgs<'a> {
     pub placement: Option<&'a Placement>,
     /// Init moves itself into the v1 hierarchies through these (see `Placement::enter_v1_self`).
     pub v1_tasks: Vec<(PathBuf, std::fs::File)>,
+    /// Id-mapped copies of mount sources, by mount index (see rootfs::idmap).
+    pub idmapped: Vec<Option<OwnedFd>>,
 }
 
 /// Runs in the forked init; returns the exit code if it cannot exec.
@@ -79,7 +81,7 @@ fn setup(a: &InitArgs, chan: &Channel) -> Result<OwnedFd> {
     let cg = CgroupView { hierarchies: a.hierarchies, placement: a.placement, new_cgroupns };
     let own_mountns = namespaces::wants_new(&linux, NamespaceType::Mount);
     if own_mountns {
-        rootfs::prepare(spec, &a.rootfs, &cg, in_userns)?;
+        rootfs::prepare(spec, &a.rootfs, &cg, in_userns, &a.idmapped)?;
     }
 
     // createRuntime/prestart hooks run in the runtime's namespaces, by the runtime.

@@ -3,6 +3,7 @@
 //! after.
 
 pub mod devices;
+pub mod idmap;
 pub mod mounts;
 pub mod paths;
 pub mod pivot;
@@ -25,7 +26,7 @@ pub struct CgroupView<'a> {
 }
 
 /// Steps before pivot_root: propagation, the rootfs bind, every mount, /dev.
-pub fn prepare(spec: &Spec, rootfs: &Path, cg: &CgroupView, in_userns: bool) -> Result<()> {
+pub fn prepare(spec: &Spec, rootfs: &Path, cg: &CgroupView, in_userns: bool, idmapped: &[Option<std::os::fd::OwnedFd>]) -> Result<()> {
     // Nothing mounted from here on may propagate back to the host.
     do_mount("init", None, Path::new("/"), None, MsFlags::MS_SLAVE | MsFlags::MS_REC, None, "make every mount a slave: host mounts still appear, ours never leak out")?;
     // pivot_root needs the new root to be a mount point.
@@ -33,8 +34,8 @@ pub fn prepare(spec: &Spec, rootfs: &Path, cg: &CgroupView, in_userns: bool) -> 
 
     let cgroup_mount = |dest: &Path, o: &Options| mount_cgroup(dest, o, cg);
     let mut dev_bound = false;
-    for m in &spec.mounts {
-        mounts::mount_entry(rootfs, m, &cgroup_mount)?;
+    for (i, m) in spec.mounts.iter().enumerate() {
+        mounts::mount_entry(rootfs, m, &cgroup_mount, idmapped.get(i).and_then(|f| f.as_ref()))?;
         if m.destination == Path::new("/dev") && m.typ.as_deref() != Some("tmpfs") {
             dev_bound = true;
         }

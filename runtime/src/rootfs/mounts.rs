@@ -61,9 +61,34 @@ pub fn propagation_flag(opt: &str) -> Option<MsFlags> {
     })
 }
 
-/// Options that are valid in config.json but need mount_setattr(2) or
-/// other work this runtime does not do yet: refused, never ignored.
-const UNSUPPORTED: &[&str] = &["idmap", "ridmap", "rro", "rrw", "rnosuid", "rsuid", "rnodev", "rdev", "rnoexec", "rexec", "rnodiratime", "rdiratime", "rrelatime", "rnorelatime", "rnoatime", "ratime", "rstrictatime", "rnostrictatime", "nosymfollow", "rnosymfollow", "symfollow", "rsymfollow"];
+/// Recursive attributes (`rro`, `rnosuid`, ...) and symlink following:
+/// mount(2) has no flag that applies to a whole tree of mounts, so these
+/// go through mount_setattr(2) after the mount exists. Returns (recursive,
+/// set, clear).
+fn attr_option(opt: &str) -> Option<(bool, u64, u64)> {
+    use super::idmap::*;
+    let atime = |mode: u64| (true, mode, MOUNT_ATTR_ATIME);
+    Some(match opt {
+        "rro" => (true, MOUNT_ATTR_RDONLY, 0),
+        "rrw" => (true, 0, MOUNT_ATTR_RDONLY),
+        "rnosuid" => (true, MOUNT_ATTR_NOSUID, 0),
+        "rsuid" => (true, 0, MOUNT_ATTR_NOSUID),
+        "rnodev" => (true, MOUNT_ATTR_NODEV, 0),
+        "rdev" => (true, 0, MOUNT_ATTR_NODEV),
+        "rnoexec" => (true, MOUNT_ATTR_NOEXEC, 0),
+        "rexec" => (true, 0, MOUNT_ATTR_NOEXEC),
+        "rnodiratime" => (true, MOUNT_ATTR_NODIRATIME, 0),
+        "rdiratime" => (true, 0, MOUNT_ATTR_NODIRATIME),
+        "rrelatime" | "ratime" | "rnostrictatime" => atime(MOUNT_ATTR_RELATIME),
+        "rnorelatime" | "rstrictatime" => atime(MOUNT_ATTR_STRICTATIME),
+        "rnoatime" => atime(MOUNT_ATTR_NOATIME),
+        "rnosymfollow" => (true, MOUNT_ATTR_NOSYMFOLLOW, 0),
+        "rsymfollow" => (true, 0, MOUNT_ATTR_NOSYMFOLLOW),
+        "nosymfollow" => (false, MOUNT_ATTR_NOSYMFOLLOW, 0),
+        "symfollow" => (false, 0, MOUNT_ATTR_NOSYMFOLLOW),
+        _ => return None,
+    })
+}
 
 /// Every option name this runtime understands (for `features`).
 pub fn known_options() -> Vec<&'static str> {
@@ -71,7 +96,9 @@ pub fn known_options() -> Vec<&'static str> {
         "ro", "rw", "suid", "nosuid", "dev", "nodev", "exec", "noexec", "sync", "async", "dirsync", "remount", "mand", "nomand",
         "atime", "noatime", "diratime", "nodiratime", "relatime", "norelatime", "strictatime", "nostrictatime", "bind", "rbind",
         "silent", "loud", "lazytime", "nolazytime", "private", "rprivate", "shared", "rshared", "slave", "rslave", "unbindable",
-        "runbindable", "tmpcopyup",
+        "runbindable", "tmpcopyup", "idmap", "ridmap", "rro", "rrw", "rnosuid", "rsuid", "rnodev", "rdev", "rnoexec", "rexec",
+        "rnodiratime", "rdiratime", "rrelatime", "rnorelatime", "rnoatime", "ratime", "rstrictatime", "rnostrictatime",
+        "nosymfollow", "rnosymfollow", "symfollow", "rsymfollow",
     ];
     v.sort_unstable();
     v
@@ -86,10 +113,13 @@ pub struct Options {
     /// Everything else is filesystem-specific data, passed through.
     pub data: Vec<String>,
     pub tmpcopyup: bool,
+    /// mount_setattr(2) attributes: (set, clear), recursive and not.
+    pub rattr: (u64, u64),
+    pub attr: (u64, u64),
 }
 
 pub fn parse_options(opts: &[String]) -> Result<Options> {
-    let mut o = Options { flags: MsFlags::empty(), cleared: MsFlags::empty(), propagation: Vec::new(), data: Vec::new(), tmpcopyup: false };
+    let mut o = Options { flags: MsFlags::empty(), cleared: MsFlags::empty(), propagation: Vec::new(), data: Vec::new(), tmpcopyup: false, rattr: (0, 0), attr: (0, 0) };
     for opt in opts {
         if let Some((set, f)) = flag_option(opt) {
             if set {
@@ -103,8 +133,13 @@ pub fn parse_options(opts: &[String]) -> Result<Options> {
             o.propagation.push(p);
         } else if opt == "tmpcopyup" {
             o.tmpcopyup = true;
-        } else if UNSUPPORTED.contains(&opt.as_str()) {
-            return Err(Error::Usage(format!("mount option {opt:?} is not supported by berth-runtime yet")));
+        } else if let Some((rec, set, clr)) = attr_option(opt) {
+            let a = if rec { &mut o.rattr } else { &mut o.attr };
+            // A later option wins over an earlier one, as with mount flags.
+            a.0 = (a.0 & !clr & !set) | set;
+            a.1 = (a.1 & !set) | clr;
+        } else if opt == "idmap" || opt == "ridmap" {
+            // Prepared by the runtime (rootfs::idmap), not a mount flag.
         } else {
             o.data.push(opt.clone());
         }
@@ -239,7 +274,9 @@ pub fn bind_remount(who: &str, target: &Path, flags: MsFlags, cleared: MsFlags) 
 }
 
 /// Mounts one entry of config.json's `mounts` under `rootfs`.
-pub fn mount_entry(rootfs: &Path, m: &Mount, cgroup: &dyn Fn(&Path, &Options) -> Result<()>) -> Result<()> {
+/// `idmapped` is the detached id-mapped copy of the source that the runtime
+/// prepared for this mount, if it asked for one (see `idmap`).
+pub fn mount_entry(rootfs: &Path, m: &Mount, cgroup: &dyn Fn(&Path, &Options) -> Result<()>, idmapped: Option<&std::os::fd::OwnedFd>) -> Result<()> {
     let o = parse_options(&m.options)?;
     let typ = m.typ.as_deref().unwrap_or("");
     let is_bind = o.flags.contains(MsFlags::MS_BIND) || typ == "bind" || typ == "rbind";
@@ -254,7 +291,10 @@ pub fn mount_entry(rootfs: &Path, m: &Mount, cgroup: &dyn Fn(&Path, &Options) ->
         if typ == "rbind" {
             f |= MsFlags::MS_REC;
         }
-        do_mount("init", Some(src), &dest, None, f, None, "make a host file or directory visible inside the container").map_err(what)?;
+        match idmapped {
+            Some(fd) => super::idmap::move_mount(fd, &dest).map_err(what)?,
+            None => do_mount("init", Some(src), &dest, None, f, None, "make a host file or directory visible inside the container").map_err(what)?,
+        }
         let extra = o.flags & !(MsFlags::MS_BIND | MsFlags::MS_REC);
         if !extra.is_empty() || !o.cleared.is_empty() {
             bind_remount("init", &dest, extra, o.cleared).map_err(what)?;
@@ -286,6 +326,8 @@ pub fn mount_entry(rootfs: &Path, m: &Mount, cgroup: &dyn Fn(&Path, &Options) ->
     for p in &o.propagation {
         do_mount("init", None, &dest, None, *p, None, "set how later mounts propagate between host and container").map_err(what)?;
     }
+    super::idmap::set_attrs(&dest, o.rattr.0, o.rattr.1, true).map_err(what)?;
+    super::idmap::set_attrs(&dest, o.attr.0, o.attr.1, false).map_err(what)?;
     Ok(())
 }
 
@@ -348,7 +390,12 @@ mod tests {
         let o = parse_options(&["ro".into(), "rw".into()]).unwrap();
         assert!(!o.flags.contains(MsFlags::MS_RDONLY));
         assert!(o.cleared.contains(MsFlags::MS_RDONLY));
-        assert!(parse_options(&["idmap".into()]).is_err());
+        let o = parse_options(&["rro".into(), "rnosuid".into(), "rrw".into(), "nosymfollow".into(), "rnoatime".into()]).unwrap();
+        use crate::rootfs::idmap::*;
+        assert_eq!(o.rattr.0, MOUNT_ATTR_NOSUID | MOUNT_ATTR_NOATIME, "rrw after rro clears it");
+        assert_eq!(o.rattr.1, MOUNT_ATTR_RDONLY | MOUNT_ATTR_ATIME);
+        assert_eq!(o.attr, (MOUNT_ATTR_NOSYMFOLLOW, 0));
+        assert!(parse_options(&["idmap".into()]).unwrap().data.is_empty(), "idmap is not passed to the filesystem");
     }
 
     #[test]
