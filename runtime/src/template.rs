@@ -18,8 +18,8 @@ pub fn default_spec(rootless: bool) -> Value {
     let mut namespaces = vec![json!({"type": "pid"}), json!({"type": "network"}), json!({"type": "ipc"}), json!({"type": "uts"}), json!({"type": "mount"}), json!({"type": "cgroup"})];
     let mut linux = json!({
         "resources": {"devices": [{"allow": false, "access": "rwm"}]},
-        "maskedPaths": ["/proc/acpi", "/proc/asound", "/proc/kcore", "/proc/keys", "/proc/latency_stats", "/proc/timer_list", "/proc/timer_stats", "/proc/sched_debug", "/sys/firmware", "/proc/scsi"],
-        "readonlyPaths": ["/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger"]
+        "maskedPaths": crate::security::MASKED_PATHS,
+        "readonlyPaths": crate::security::READONLY_PATHS
     });
     if rootless {
         // A rootless container has no privilege over the host's /sys and

@@ -34,8 +34,9 @@ pub fn prepare(spec: &Spec, rootfs: &Path, cg: &CgroupView, in_userns: bool, idm
 
     let cgroup_mount = |dest: &Path, o: &Options| mount_cgroup(dest, o, cg);
     let mut dev_bound = false;
+    let label = spec.linux.as_ref().and_then(|l| l.mount_label.as_deref()).filter(|_| crate::security::selinux_enabled());
     for (i, m) in spec.mounts.iter().enumerate() {
-        mounts::mount_entry(rootfs, m, &cgroup_mount, idmapped.get(i).and_then(|f| f.as_ref()))?;
+        mounts::mount_entry(rootfs, m, &cgroup_mount, idmapped.get(i).and_then(|f| f.as_ref()), label)?;
         if m.destination == Path::new("/dev") && m.typ.as_deref() != Some("tmpfs") {
             dev_bound = true;
         }

@@ -276,7 +276,14 @@ pub fn bind_remount(who: &str, target: &Path, flags: MsFlags, cleared: MsFlags) 
 /// Mounts one entry of config.json's `mounts` under `rootfs`.
 /// `idmapped` is the detached id-mapped copy of the source that the runtime
 /// prepared for this mount, if it asked for one (see `idmap`).
-pub fn mount_entry(rootfs: &Path, m: &Mount, cgroup: &dyn Fn(&Path, &Options) -> Result<()>, idmapped: Option<&std::os::fd::OwnedFd>) -> Result<()> {
+/// `selinux_label` is linux.mountLabel when SELinux is enabled, else None.
+pub fn mount_entry(
+    rootfs: &Path,
+    m: &Mount,
+    cgroup: &dyn Fn(&Path, &Options) -> Result<()>,
+    idmapped: Option<&std::os::fd::OwnedFd>,
+    selinux_label: Option<&str>,
+) -> Result<()> {
     let o = parse_options(&m.options)?;
     let typ = m.typ.as_deref().unwrap_or("");
     let is_bind = o.flags.contains(MsFlags::MS_BIND) || typ == "bind" || typ == "rbind";
@@ -307,7 +314,7 @@ pub fn mount_entry(rootfs: &Path, m: &Mount, cgroup: &dyn Fn(&Path, &Options) ->
             return Err(what(Error::Usage("a mount without bind options needs a type".into())));
         }
         create_mount_point(&dest, true).map_err(what)?;
-        let data = o.data.join(",");
+        let data = crate::security::mount_data_with_label(typ, &o.data.join(","), selinux_label, true);
         let src = m.source.clone().unwrap_or_else(|| PathBuf::from(typ));
         let why = match typ {
             "proc" => "a procfs that shows the container's pid namespace",
