@@ -183,6 +183,14 @@ fn ls(path: &str) -> i32 {
     0
 }
 
+/// Decimal, `0x` hex, or negative decimal (passed as the two's complement word).
+fn parse_num(s: &str) -> Option<i64> {
+    match s.strip_prefix("0x") {
+        Some(h) => u64::from_str_radix(h, 16).ok().map(|v| v as i64),
+        None => s.parse::<i64>().ok().or_else(|| s.parse::<u64>().ok().map(|v| v as i64)),
+    }
+}
+
 fn errno() -> i32 {
     std::io::Error::last_os_error().raw_os_error().unwrap_or(0)
 }
@@ -238,8 +246,39 @@ fn main() {
             println!("{}", json!({"ok": r == 0, "errno": if r == 0 { 0 } else { errno() }}));
             0
         }
+        // `syscall NR [ARG...]`: one raw system call, for seccomp tests.
+        "syscall" => {
+            let nums: Option<Vec<i64>> = args[2..].iter().map(|a| parse_num(a)).collect();
+            match nums.as_deref() {
+                Some([nr, rest @ ..]) if rest.len() <= 6 => {
+                    let mut a = [0i64; 6];
+                    a[..rest.len()].copy_from_slice(rest);
+                    // SAFETY: the tests only pass calls whose pointer arguments are 0 (NULL) or
+                    // that take none; the kernel validates every argument.
+                    let r = unsafe { libc::syscall(*nr as libc::c_long, a[0], a[1], a[2], a[3], a[4], a[5]) };
+                    println!("{}", json!({"ret": r, "errno": if r < 0 { errno() } else { 0 }}));
+                    0
+                }
+                _ => {
+                    eprintln!("syscall: expected NR and up to 6 numeric arguments");
+                    2
+                }
+            }
+        }
+        // `getpid-loop N`: the cost of one trivial system call, in ns (seccomp overhead benchmark).
+        "getpid-loop" => {
+            let n: u64 = arg(2).parse().unwrap_or(1_000_000);
+            let t = std::time::Instant::now();
+            for _ in 0..n {
+                // SAFETY: getpid has no arguments and no preconditions.
+                unsafe { libc::syscall(libc::SYS_getpid) };
+            }
+            let ns = t.elapsed().as_nanos() as f64 / n as f64;
+            println!("{}", json!({"calls": n, "ns_per_call": ns}));
+            0
+        }
         other => {
-            eprintln!("berth-probe: unknown command {other:?} (report, cat, ls, write, sleep, exit, signal-self, mknod, sethostname)");
+            eprintln!("berth-probe: unknown command {other:?} (report, cat, ls, write, sleep, exit, signal-self, mknod, sethostname, syscall, getpid-loop)");
             2
         }
     };
@@ -264,6 +303,14 @@ mod tests {
         assert_eq!(v["fstype"], "ext3");
         assert_eq!(v["options"], "rw,noatime,rw,errors=continue");
         assert!(parse_mountinfo_line("garbage").is_none());
+    }
+
+    #[test]
+    fn numbers() {
+        assert_eq!(parse_num("0x10"), Some(16));
+        assert_eq!(parse_num("-3"), Some(-3));
+        assert_eq!(parse_num("18446744073709551615"), Some(-1));
+        assert_eq!(parse_num("x"), None);
     }
 
     #[test]
