@@ -4,8 +4,10 @@
 CARGO   ?= cargo
 PROBE_TARGET := x86_64-unknown-linux-musl
 STATIC_TARGETS := x86_64-unknown-linux-musl aarch64-unknown-linux-musl armv7-unknown-linux-gnueabihf
-RUNTIME := target/release/berth-runtime
-PROBE   := target/$(PROBE_TARGET)/release/berth-probe
+# Builds land where cargo puts them: CARGO_TARGET_DIR when set, else target/.
+TARGET_DIR ?= $(or $(CARGO_TARGET_DIR),$(CURDIR)/target)
+RUNTIME := $(TARGET_DIR)/release/berth-runtime
+PROBE   := $(TARGET_DIR)/$(PROBE_TARGET)/release/berth-probe
 DEMO_DIR ?= /tmp/berth-demo
 
 .PHONY: all build probe demo test test-unit test-integration test-cross test-compat static bench compat setup clean
@@ -21,7 +23,7 @@ probe:
 # Builds the runtime, makes a busybox bundle from Debian's busybox-static
 # and runs it with --explain: every kernel step, with the reason for it.
 demo: build
-	scripts/demo.sh $(CURDIR)/$(RUNTIME) $(DEMO_DIR)
+	scripts/demo.sh $(abspath $(RUNTIME)) $(DEMO_DIR)
 
 # Installs what the tests need (Debian packages, Rust targets).
 setup:
@@ -33,7 +35,7 @@ test-unit:
 	$(CARGO) test --workspace --exclude berth-integration-tests
 
 test-integration: build probe
-	BERTH_RUNTIME=$(CURDIR)/$(RUNTIME) BERTH_PROBE=$(CURDIR)/$(PROBE) \
+	BERTH_RUNTIME=$(abspath $(RUNTIME)) BERTH_PROBE=$(abspath $(PROBE)) \
 	  $(CARGO) test --release -p berth-integration-tests -- --test-threads=2
 
 # The unit tests of the aarch64 and armv7 builds, run under qemu-user-static.
@@ -42,20 +44,20 @@ test-cross:
 	$(CARGO) test -p berth-runtime --lib --target armv7-unknown-linux-gnueabihf
 
 test-compat: build
-	scripts/compat.sh $(CURDIR)/$(RUNTIME)
+	scripts/compat.sh $(abspath $(RUNTIME))
 
 static:
 	@for t in $(STATIC_TARGETS); do \
 	  $(CARGO) build --release -p berth-runtime --target $$t || exit 1; \
-	  ls -l target/$$t/release/berth-runtime; \
+	  ls -l $(TARGET_DIR)/$$t/release/berth-runtime; \
 	done
 
 bench: build
-	scripts/bench.sh $(CURDIR)/$(RUNTIME)
+	scripts/bench.sh $(abspath $(RUNTIME))
 
 # The runtime under real clients: podman and containerd's ctr.
 compat: build
-	scripts/compat.sh $(CURDIR)/$(RUNTIME)
+	scripts/compat.sh $(abspath $(RUNTIME))
 
 clean:
 	$(CARGO) clean
