@@ -198,7 +198,7 @@ fn invalid_configs_are_refused_with_the_field_named() {
         ("args", Box::new(|c| c["process"]["args"] = json!([])), "process.args"),
         ("cap", Box::new(|c| c["process"]["capabilities"]["bounding"] = json!(["CAP_NOPE"])), "CAP_NOPE"),
         ("rootfs", Box::new(|c| c["root"]["path"] = json!("missing-rootfs")), "missing-rootfs"),
-        ("seccomp", Box::new(|c| c["linux"]["seccomp"] = json!({"defaultAction": "SCMP_ACT_ALLOW"})), "linux.seccomp"),
+        ("seccomp", Box::new(|c| c["linux"]["seccomp"] = json!({"defaultAction": "SCMP_ACT_SOMETIMES"})), "linux.seccomp.defaultAction"),
         ("rlimit", Box::new(|c| c["process"]["rlimits"] = json!([{"type": "RLIMIT_BOGUS", "soft": 1, "hard": 1}])), "RLIMIT_BOGUS"),
     ];
     for (label, edit, want) in cases {

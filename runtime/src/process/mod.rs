@@ -72,8 +72,8 @@ pub struct SeccompStep<'a> {
 }
 
 impl SeccompStep<'_> {
-    fn install(&self, no_new_privs: bool) -> Result<()> {
-        if let Some(listener) = self.filter.install(self.who, no_new_privs)? {
+    fn install(&self) -> Result<()> {
+        if let Some(listener) = self.filter.install()? {
             // First call under the filter: NOTIFY is refused on sendmsg, so it cannot wait on itself.
             (self.send_listener)(std::os::fd::AsFd::as_fd(&listener))?;
         }
@@ -93,7 +93,8 @@ pub fn become_user_and_exec(p: &Process, exe: &Path, env: &[String], preserve_fd
 fn try_exec(p: &Process, exe: &Path, env: &[String], preserve_fds: usize, in_userns: bool, seccomp: Option<&SeccompStep>) -> Result<std::convert::Infallible> {
     // Without no_new_privs the kernel wants CAP_SYS_ADMIN for a filter: install it while we have it.
     if let Some(s) = seccomp.filter(|_| !p.no_new_privileges) {
-        s.install(false)?;
+        s.filter.explain(s.who, false);
+        s.install()?;
     }
     if let Some(c) = &p.capabilities {
         crate::capabilities::drop_bounding(c)?;
@@ -133,11 +134,16 @@ fn try_exec(p: &Process, exe: &Path, env: &[String], preserve_fds: usize, in_use
     let cexe = CString::new(exe.as_os_str().as_bytes()).map_err(|_| Error::Usage("program path contains NUL".into()))?;
     let args: Vec<CString> = p.args.iter().map(|a| CString::new(a.as_bytes())).collect::<std::result::Result<_, _>>().map_err(|_| Error::Usage("an argument contains NUL".into()))?;
     let envs: Vec<CString> = env.iter().map(|a| CString::new(a.as_bytes())).collect::<std::result::Result<_, _>>().map_err(|_| Error::Usage("an environment variable contains NUL".into()))?;
-    explain::step("init", format!("execve({}, {:?})", exe.display(), p.args), "replace the runtime's code with the container's program; the namespaces, mounts, cgroup and credentials stay");
     // With no_new_privs: as late as possible, so only execve runs under the
-    // container's filter (everything above is already prepared).
-    if let Some(s) = seccomp.filter(|_| p.no_new_privileges) {
-        s.install(true)?;
+    // container's filter (everything above is already prepared, and the
+    // narration written before it).
+    let late = seccomp.filter(|_| p.no_new_privileges);
+    if let Some(s) = late {
+        s.filter.explain(s.who, true);
+    }
+    explain::step("init", format!("execve({}, {:?})", exe.display(), p.args), "replace the runtime's code with the container's program; the namespaces, mounts, cgroup and credentials stay");
+    if let Some(s) = late {
+        s.install()?;
     }
     let e = nix::unistd::execve(&cexe, &args, &envs).unwrap_err();
     Err(Error::sys(format!("exec {}", exe.display()), e))

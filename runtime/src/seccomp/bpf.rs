@@ -35,6 +35,13 @@
 //!    written: conditional and unconditional rules of one syscall never
 //!    carry conflicting actions there.
 //!
+//! 5. Calls newer than the profile: when the default action refuses
+//!    (ERRNO, KILL, TRAP), a number above the highest one the profile names
+//!    for the ABI answers ENOSYS instead, as runc does. A program (glibc:
+//!    clone3, fchmodat2, cachestat...) then falls back to the older call the
+//!    profile does decide on, instead of failing with EPERM on a kernel
+//!    newer than the profile (or than berth's tables).
+//!
 //! Conditional jumps hold 8-bit offsets: a branch farther than 255
 //! instructions is rewritten into a short branch to an unconditional `ja`
 //! (32-bit offset) trampoline, until every jump fits (`layout`).
@@ -83,6 +90,8 @@ fn off_arg_hi(i: u32) -> u32 {
 }
 
 pub const X32_SYSCALL_BIT: u32 = 0x4000_0000;
+/// `__ARM_NR_BASE`: ARM's private calls are numbered from here.
+pub const ARM_NR_BASE: u32 = 0x0f_0000;
 
 // Return values of linux/seccomp.h.
 pub const RET_KILL_PROCESS: u32 = 0x8000_0000;
@@ -167,8 +176,9 @@ struct Rule<'a> {
 pub fn compile(p: &Seccomp) -> Result<Program, String> {
     let arches = p.arches();
     let default_ret = ret_value(p.default_action, p.default_errno_ret);
+    let enosys_stub = matches!(p.default_action, Action::Errno | Action::Kill | Action::KillThread | Action::KillProcess | Action::Trap);
     // Per ABI: syscall number -> (conditional rules in config order, first unconditional).
-    let mut tables: BTreeMap<Arch, BTreeMap<u32, (Vec<Rule>, Option<u32>)>> = BTreeMap::new();
+    let mut tables: BTreeMap<Arch, AbiRules> = BTreeMap::new();
     let mut unknown = Vec::new();
     for s in &p.syscalls {
         let ret = ret_value(s.action, s.errno_ret);
@@ -218,14 +228,14 @@ pub fn compile(p: &Seccomp) -> Result<Program, String> {
             asm.jmp(BPF_JGE, X32_SYSCALL_BIT, if x32 { x32_l } else { bad_arch }, if native { native_l } else { bad_arch });
             if native {
                 asm.mark(native_l);
-                emit_abi(&mut asm, tables.get(&Arch::X86_64).unwrap_or(&empty), default_ret);
+                emit_abi(&mut asm, Arch::X86_64, tables.get(&Arch::X86_64).unwrap_or(&empty), default_ret, enosys_stub);
             }
             if x32 {
                 asm.mark(x32_l);
-                emit_abi(&mut asm, tables.get(&Arch::X32).unwrap_or(&empty), default_ret);
+                emit_abi(&mut asm, Arch::X32, tables.get(&Arch::X32).unwrap_or(&empty), default_ret, enosys_stub);
             }
         } else {
-            emit_abi(&mut asm, tables.get(&abis[0]).unwrap_or(&empty), default_ret);
+            emit_abi(&mut asm, abis[0], tables.get(&abis[0]).unwrap_or(&empty), default_ret, enosys_stub);
         }
         asm.mark(next);
         // Reload for the next section's check (the number clobbered A).
@@ -240,11 +250,29 @@ pub fn compile(p: &Seccomp) -> Result<Program, String> {
     Ok(Program { insns, arches, rules, unknown_names: unknown })
 }
 
-type AbiRules<'a> = BTreeMap<u32, (Vec<Rule<'a>>, Option<u32>)>;
+/// A syscall's conditional rules (config order) and its first unconditional action.
+type SyscallRules<'a> = (Vec<Rule<'a>>, Option<u32>);
+/// Per syscall number, for one ABI.
+type AbiRules<'a> = BTreeMap<u32, SyscallRules<'a>>;
 
 /// Dispatch on the number (in A) and every syscall's rules for one ABI.
-fn emit_abi(asm: &mut Asm, t: &AbiRules, default_ret: u32) {
-    let targets: Vec<(u32, &(Vec<Rule>, Option<u32>))> = t.iter().map(|(nr, r)| (*nr, r)).collect();
+fn emit_abi(asm: &mut Asm, arch: Arch, t: &AbiRules, default_ret: u32, enosys_stub: bool) {
+    // ARM's private calls (breakpoint, set_tls...) sit far above the others.
+    let regular = |nr: u32| arch != Arch::Arm || nr < ARM_NR_BASE;
+    if let Some(max) = t.keys().copied().filter(|n| enosys_stub && regular(*n)).max() {
+        let stub = asm.label();
+        let search = asm.label();
+        if arch == Arch::Arm {
+            let check = asm.label();
+            asm.jmp(BPF_JGE, ARM_NR_BASE, search, check);
+            asm.mark(check);
+        }
+        asm.jmp(BPF_JGT, max, stub, search);
+        asm.mark(stub);
+        asm.push(Ins::Ret(RET_ERRNO | libc::ENOSYS as u32));
+        asm.mark(search);
+    }
+    let targets: Vec<(u32, &SyscallRules)> = t.iter().map(|(nr, r)| (*nr, r)).collect();
     emit_search(asm, &targets, default_ret);
 }
 
@@ -252,7 +280,7 @@ fn emit_abi(asm: &mut Asm, t: &AbiRules, default_ret: u32) {
 /// leaf holds its syscalls' rules inline, with their own `ret`s, so the
 /// dispatch's branches stay short (only the upper search nodes need
 /// trampolines).
-fn emit_search(asm: &mut Asm, targets: &[(u32, &(Vec<Rule>, Option<u32>))], default_ret: u32) {
+fn emit_search(asm: &mut Asm, targets: &[(u32, &SyscallRules)], default_ret: u32) {
     if targets.len() <= 4 {
         for &(nr, (cond, uncond)) in targets {
             let next = asm.label();
@@ -458,7 +486,7 @@ pub(crate) mod interp {
             match i.code {
                 c if c == BPF_LD | BPF_W | BPF_ABS => {
                     let k = i.k as usize;
-                    assert!(k % 4 == 0 && k + 4 <= 64, "bad load offset {k}");
+                    assert!(k & 3 == 0 && k + 4 <= 64, "bad load offset {k}");
                     a = u32::from_le_bytes(bytes[k..k + 4].try_into().unwrap());
                 }
                 c if c == BPF_ALU | BPF_AND | BPF_K => a &= i.k,
@@ -687,6 +715,29 @@ mod tests {
             }
         }
         v
+    }
+
+    #[test]
+    fn calls_newer_than_the_profile_answer_enosys_when_the_default_refuses() {
+        let refusing = compile(&profile(
+            r#"{"defaultAction":"SCMP_ACT_ERRNO","architectures":["SCMP_ARCH_X86_64","SCMP_ARCH_ARM"],
+                "syscalls":[{"names":["read","openat","set_tls"],"action":"SCMP_ACT_ALLOW"}]}"#,
+        ))
+        .unwrap();
+        let x = Arch::X86_64.audit_arch();
+        let openat = syscalls::number(Arch::X86_64, "openat").unwrap();
+        let enosys = RET_ERRNO | libc::ENOSYS as u32;
+        assert_eq!(run(&refusing.insns, &Data { nr: openat, arch: x, args: [0; 6] }), RET_ALLOW);
+        assert_eq!(run(&refusing.insns, &Data { nr: openat - 1, arch: x, args: [0; 6] }), EPERM, "below the highest named: the default");
+        assert_eq!(run(&refusing.insns, &Data { nr: openat + 1, arch: x, args: [0; 6] }), enosys);
+        assert_eq!(run(&refusing.insns, &Data { nr: 451 /* cachestat, newer than the tables */, arch: x, args: [0; 6] }), enosys);
+        let arm = Arch::Arm.audit_arch();
+        let arm_openat = syscalls::number(Arch::Arm, "openat").unwrap();
+        assert_eq!(run(&refusing.insns, &Data { nr: arm_openat + 1, arch: arm, args: [0; 6] }), enosys);
+        assert_eq!(run(&refusing.insns, &Data { nr: ARM_NR_BASE + 5, arch: arm, args: [0; 6] }), RET_ALLOW, "set_tls");
+        assert_eq!(run(&refusing.insns, &Data { nr: ARM_NR_BASE + 2, arch: arm, args: [0; 6] }), EPERM, "cacheflush: not named, below set_tls");
+        let allowing = compile(&profile(r#"{"defaultAction":"SCMP_ACT_ALLOW","syscalls":[{"names":["read"],"action":"SCMP_ACT_ERRNO"}]}"#)).unwrap();
+        assert_eq!(run(&allowing.insns, &Data { nr: 451, arch: Arch::native().audit_arch(), args: [0; 6] }), RET_ALLOW);
     }
 
     #[test]

@@ -48,6 +48,8 @@ pub fn action_available(ret: u32) -> bool {
 /// program it checks the flags first (EINVAL when unknown), then fails to
 /// read the program (EFAULT). Nothing is installed either way.
 pub fn flag_supported(bit: u32) -> bool {
+    // The kernel takes WAIT_KILLABLE_RECV only together with NEW_LISTENER.
+    let bit = if bit == super::Flag::WaitKillableRecv.bit() { bit | FLAG_NEW_LISTENER } else { bit };
     // SAFETY: a NULL program pointer is never dereferenced by us; the
     // kernel reports EFAULT for it after validating the flags.
     let r = unsafe { libc::syscall(libc::SYS_seccomp, SECCOMP_SET_MODE_FILTER, bit as libc::c_uint, std::ptr::null::<SockFprog>()) };

@@ -100,15 +100,20 @@ impl Filter {
         )
     }
 
-    /// Installs the filter on the calling process; returns the listener
-    /// fd when a rule uses SCMP_ACT_NOTIFY. `who` names the process for --explain.
-    pub fn install(&self, who: &str, no_new_privs: bool) -> Result<Option<OwnedFd>> {
+    /// The --explain line of `install`, printed by the caller before any
+    /// other step it narrates after the filter is on.
+    pub fn explain(&self, who: &str, no_new_privs: bool) {
         let why = if no_new_privs {
             "the last step before execve (no_new_privs is set, so no privilege is needed): the program and all it runs are filtered"
         } else {
             "before the capabilities are dropped (without no_new_privs installing a filter needs CAP_SYS_ADMIN): the program and all it runs are filtered"
         };
         explain::step(who, format!("seccomp(SECCOMP_SET_MODE_FILTER) {}", self.describe()), why);
+    }
+
+    /// Installs the filter on the calling process; returns the listener
+    /// fd when a rule uses SCMP_ACT_NOTIFY.
+    pub fn install(&self) -> Result<Option<OwnedFd>> {
         load::install(&self.program.insns, self.flags).map_err(|e| {
             let hint = match e.raw_os_error() {
                 Some(libc::EACCES) => ": installing a filter without noNewPrivileges needs CAP_SYS_ADMIN",

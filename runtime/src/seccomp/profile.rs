@@ -227,7 +227,12 @@ impl Seccomp {
                 }
             }
         }
-        if self.uses_notify() && self.listener_path.as_deref().map_or(true, |p| p.as_os_str().is_empty()) {
+        if let Some(i) = self.flags.iter().position(|f| *f == Flag::WaitKillableRecv) {
+            if !self.uses_notify() {
+                return bad(format!("flags[{i}]"), "SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV only applies to SCMP_ACT_NOTIFY rules, and there are none".into());
+            }
+        }
+        if self.uses_notify() && !matches!(self.listener_path.as_deref(), Some(p) if !p.as_os_str().is_empty()) {
             return bad("listenerPath".into(), "SCMP_ACT_NOTIFY is used: a listenerPath must say where to send the notification fd".into());
         }
         if let Some(p) = &self.listener_path {

@@ -31,6 +31,12 @@ pub fn count(arch: Arch) -> usize {
     table(arch).len()
 }
 
+/// Every name the table of `arch` knows.
+#[cfg(test)]
+pub fn names(arch: Arch) -> impl Iterator<Item = &'static str> {
+    table(arch).iter().map(|(n, _)| *n)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -63,10 +69,4 @@ mod tests {
         assert_eq!(number(Arch::X86_64, "socketcall"), None);
         assert_eq!(number(Arch::X86_64, "no_such_call"), None);
     }
-}
-
-/// Every name the table of `arch` knows.
-#[cfg(test)]
-pub fn names(arch: Arch) -> impl Iterator<Item = &'static str> {
-    table(arch).iter().map(|(n, _)| *n)
 }
