@@ -200,6 +200,12 @@ pub fn compile(p: &Seccomp) -> Result<Program, String> {
         }
     }
     let rules = tables.values().map(|t| t.len()).sum();
+    // Conditional rules that all fail fall back to the default action.
+    for t in tables.values_mut() {
+        for e in t.values_mut() {
+            e.1.get_or_insert(default_ret);
+        }
+    }
 
     let mut asm = Asm::default();
     let bad_arch = asm.label();
@@ -255,63 +261,88 @@ type SyscallRules<'a> = (Vec<Rule<'a>>, Option<u32>);
 /// Per syscall number, for one ABI.
 type AbiRules<'a> = BTreeMap<u32, SyscallRules<'a>>;
 
+/// A run of syscall numbers `[start, next segment's start)` that share
+/// one outcome: a plain return value, or (always a single number) rules.
+#[derive(Clone, Copy)]
+enum Outcome<'r, 'a> {
+    Ret(u32),
+    Rules(&'r SyscallRules<'a>),
+}
+
 /// Dispatch on the number (in A) and every syscall's rules for one ABI.
+///
+/// The number space is cut into segments: each named syscall with
+/// argument rules is one, and neighbouring numbers with the same plain
+/// action (allow, errno, the default...) merge into one, so an allow-list
+/// of 300 calls is a few dozen segments. A binary search on the segment
+/// starts (`jge`) reaches each in ~log2(segments) comparisons, and each
+/// leaf is its `ret` or its rules.
 fn emit_abi(asm: &mut Asm, arch: Arch, t: &AbiRules, default_ret: u32, enosys_stub: bool) {
     // ARM's private calls (breakpoint, set_tls...) sit far above the others.
     let regular = |nr: u32| arch != Arch::Arm || nr < ARM_NR_BASE;
-    if let Some(max) = t.keys().copied().filter(|n| enosys_stub && regular(*n)).max() {
-        let stub = asm.label();
-        let search = asm.label();
-        if arch == Arch::Arm {
-            let check = asm.label();
-            asm.jmp(BPF_JGE, ARM_NR_BASE, search, check);
-            asm.mark(check);
-        }
-        asm.jmp(BPF_JGT, max, stub, search);
-        asm.mark(stub);
-        asm.push(Ins::Ret(RET_ERRNO | libc::ENOSYS as u32));
-        asm.mark(search);
+    let enosys_from = t.keys().copied().filter(|n| enosys_stub && regular(*n)).max().map(|m| m as u64 + 1);
+    // What a number that is not named gets: piecewise constant, changing
+    // only at `enosys_from` and (ARM) at the private calls' base.
+    let gap = |nr: u64| match enosys_from {
+        Some(from) if nr >= from && regular(nr as u32) => RET_ERRNO | libc::ENOSYS as u32,
+        _ => default_ret,
+    };
+    let mut starts: Vec<u64> = vec![0];
+    starts.extend(enosys_from);
+    if arch == Arch::Arm {
+        starts.push(ARM_NR_BASE as u64);
     }
-    let targets: Vec<(u32, &SyscallRules)> = t.iter().map(|(nr, r)| (*nr, r)).collect();
-    emit_search(asm, &targets, default_ret);
+    for nr in t.keys() {
+        starts.push(*nr as u64);
+        starts.push(*nr as u64 + 1);
+    }
+    starts.retain(|s| *s <= u32::MAX as u64);
+    starts.sort_unstable();
+    starts.dedup();
+    let mut segs: Vec<(u32, Outcome)> = Vec::new();
+    for st in starts {
+        let o = match t.get(&(st as u32)) {
+            Some((cond, Some(v))) if cond.is_empty() => Outcome::Ret(*v),
+            Some(r) => Outcome::Rules(r),
+            None => Outcome::Ret(gap(st)),
+        };
+        match (segs.last(), o) {
+            (Some((_, Outcome::Ret(prev))), Outcome::Ret(v)) if *prev == v => {}
+            _ => segs.push((st as u32, o)),
+        }
+    }
+    emit_tree(asm, &segs);
 }
 
-/// Binary search over sorted numbers; A holds the syscall number. Each
-/// leaf holds its syscalls' rules inline, with their own `ret`s, so the
-/// dispatch's branches stay short (only the upper search nodes need
-/// trampolines).
-fn emit_search(asm: &mut Asm, targets: &[(u32, &SyscallRules)], default_ret: u32) {
-    if targets.len() <= 4 {
-        for &(nr, (cond, uncond)) in targets {
-            let next = asm.label();
-            let body = asm.label();
-            asm.jmp(BPF_JEQ, nr, body, next);
-            asm.mark(body);
-            for r in cond {
-                let next_rule = asm.label();
-                for a in r.args {
-                    emit_cmp(asm, a.index, a.op, a.value, a.value_two, next_rule);
+fn emit_tree(asm: &mut Asm, segs: &[(u32, Outcome)]) {
+    if let [(_, o)] = segs {
+        match o {
+            Outcome::Ret(v) => asm.push(Ins::Ret(*v)),
+            Outcome::Rules((cond, uncond)) => {
+                for r in cond {
+                    let next_rule = asm.label();
+                    for a in r.args {
+                        emit_cmp(asm, a.index, a.op, a.value, a.value_two, next_rule);
+                    }
+                    asm.push(Ins::Ret(r.ret));
+                    asm.mark(next_rule);
                 }
-                asm.push(Ins::Ret(r.ret));
-                asm.mark(next_rule);
-                // The comparisons clobbered A; the next rule reloads what it needs,
-                // but the search continues on the number.
+                // No unconditional rule: the default, which the caller put in
+                // the rules' fallback when it built them.
+                asm.push(Ins::Ret(uncond.expect("fallback filled in")));
             }
-            asm.push(Ins::Ret(uncond.unwrap_or(default_ret)));
-            asm.mark(next);
         }
-        asm.push(Ins::Ret(default_ret));
         return;
     }
-    let mid = targets.len() / 2;
-    let (left, right) = targets.split_at(mid);
+    let mid = segs.len() / 2;
+    let (left, right) = segs.split_at(mid);
     let right_l = asm.label();
     let left_l = asm.label();
     asm.jmp(BPF_JGE, right[0].0, right_l, left_l);
     asm.mark(left_l);
-    emit_search(asm, left, default_ret);
+    emit_tree(asm, left);
     asm.mark(right_l);
-    emit_search(asm, right, default_ret);
+    emit_tree(asm, right);
 }
 
 /// One 64-bit comparison as 32-bit word compares: continues after its
@@ -377,82 +408,77 @@ fn emit_cmp(asm: &mut Asm, idx: u32, op: Op, value: u64, value_two: u64, fail: L
 }
 
 /// Resolves labels into offsets. A conditional branch whose target is
-/// more than 255 instructions ahead becomes `jcc +0/+1` into a pair of
-/// `ja` trampolines; insertions move other targets, so repeat until stable.
+/// more than 255 instructions ahead gets an unconditional `ja` trampoline
+/// (32-bit offset) right after it for the far side; insertions move other
+/// targets, so repeat until every branch fits (in practice 2-3 rounds).
 fn layout(mut code: Vec<Ins>) -> Result<Vec<SockFilter>, String> {
-    // Far jumps are expanded with fresh labels.
-    let mut next_label = code.iter().filter_map(|i| if let Ins::Mark(l) = i { Some(*l + 1) } else { None }).max().unwrap_or(0);
-    for i in &code {
-        if let Ins::Jmp { jt, jf, .. } = i {
-            next_label = next_label.max(jt + 1).max(jf + 1);
-        }
-        if let Ins::Ja(l) = i {
-            next_label = next_label.max(l + 1);
-        }
-    }
+    let mut labels = code
+        .iter()
+        .map(|i| match *i {
+            Ins::Mark(l) | Ins::Ja(l) => l + 1,
+            Ins::Jmp { jt, jf, .. } => jt.max(jf) + 1,
+            _ => 0,
+        })
+        .max()
+        .unwrap_or(0);
     loop {
-        // Position of each real instruction and each label.
-        let mut pos = BTreeMap::new();
+        let mut pos = vec![usize::MAX; labels];
         let mut n = 0usize;
         for i in &code {
             match i {
-                Ins::Mark(l) => {
-                    pos.insert(*l, n);
-                }
+                Ins::Mark(l) => pos[*l] = n,
                 _ => n += 1,
             }
         }
-        let target = |l: &Label| pos.get(l).copied().ok_or_else(|| format!("internal: unplaced label {l}"));
+        if n > MAX_INSNS * 4 {
+            return Err(format!("the filter needs more than {MAX_INSNS} instructions"));
+        }
+        let target = |l: Label, at: usize| -> Result<usize, String> {
+            match pos[l] {
+                usize::MAX => Err(format!("internal: unplaced label {l}")),
+                t if t <= at => Err("internal: backward jump".into()),
+                t => Ok(t - at - 1),
+            }
+        };
         let mut out = Vec::with_capacity(n);
-        let mut far = Vec::new();
-        let mut at = 0usize;
-        for (idx, i) in code.iter().enumerate() {
+        let mut far = false;
+        let mut rewritten = Vec::with_capacity(code.len());
+        for i in &code {
+            let at = out.len();
             let ins = match *i {
-                Ins::Mark(_) => continue,
+                Ins::Mark(_) => {
+                    rewritten.push(*i);
+                    continue;
+                }
                 Ins::Ld(k) => SockFilter { code: BPF_LD | BPF_W | BPF_ABS, jt: 0, jf: 0, k },
                 Ins::And(k) => SockFilter { code: BPF_ALU | BPF_AND | BPF_K, jt: 0, jf: 0, k },
                 Ins::Ret(k) => SockFilter { code: BPF_RET | BPF_K, jt: 0, jf: 0, k },
-                Ins::Ja(l) => {
-                    let t = target(&l)?;
-                    if t <= at {
-                        return Err("internal: backward jump".into());
-                    }
-                    SockFilter { code: BPF_JMP | BPF_JA, jt: 0, jf: 0, k: (t - at - 1) as u32 }
-                }
+                Ins::Ja(l) => SockFilter { code: BPF_JMP | BPF_JA, jt: 0, jf: 0, k: target(l, at)? as u32 },
                 Ins::Jmp { op, k, jt, jf } => {
-                    let (t, f) = (target(&jt)?, target(&jf)?);
-                    if t <= at || f <= at {
-                        return Err("internal: backward jump".into());
-                    }
-                    let (dt, df) = (t - at - 1, f - at - 1);
+                    let (dt, df) = (target(jt, at)?, target(jf, at)?);
                     if dt > 255 || df > 255 {
-                        far.push((idx, dt > 255, df > 255));
+                        far = true;
+                        let (a, b) = (labels, labels + 1);
+                        labels += 2;
+                        // A near branch keeps its target (one further away now; checked next round).
+                        match (dt > 255, df > 255) {
+                            (true, false) => rewritten.extend([Ins::Jmp { op, k, jt: a, jf }, Ins::Mark(a), Ins::Ja(jt)]),
+                            (false, true) => rewritten.extend([Ins::Jmp { op, k, jt, jf: b }, Ins::Mark(b), Ins::Ja(jf)]),
+                            _ => rewritten.extend([Ins::Jmp { op, k, jt: a, jf: b }, Ins::Mark(a), Ins::Ja(jt), Ins::Mark(b), Ins::Ja(jf)]),
+                        }
+                        out.push(SockFilter { code: 0, jt: 0, jf: 0, k: 0 });
+                        continue;
                     }
-                    SockFilter { code: BPF_JMP | op | BPF_K, jt: dt.min(255) as u8, jf: df.min(255) as u8, k }
+                    SockFilter { code: BPF_JMP | op | BPF_K, jt: dt as u8, jf: df as u8, k }
                 }
             };
+            rewritten.push(*i);
             out.push(ins);
-            at += 1;
         }
-        if far.is_empty() {
+        if !far {
             return Ok(out);
         }
-        if out.len() > MAX_INSNS * 4 {
-            return Err(format!("the filter needs more than {MAX_INSNS} instructions"));
-        }
-        // Rewrite from the end so earlier indexes stay valid.
-        for (idx, t_far, f_far) in far.into_iter().rev() {
-            let Ins::Jmp { op, k, jt, jf } = code[idx] else { unreachable!() };
-            let (a, b) = (next_label, next_label + 1);
-            next_label += 2;
-            let new: Vec<Ins> = match (t_far, f_far) {
-                // A near branch keeps its target (one further away now; checked next round).
-                (true, false) => vec![Ins::Jmp { op, k, jt: a, jf }, Ins::Mark(a), Ins::Ja(jt)],
-                (false, true) => vec![Ins::Jmp { op, k, jt, jf: b }, Ins::Mark(b), Ins::Ja(jf)],
-                _ => vec![Ins::Jmp { op, k, jt: a, jf: b }, Ins::Mark(a), Ins::Ja(jt), Ins::Mark(b), Ins::Ja(jf)],
-            };
-            code.splice(idx..=idx, new);
-        }
+        code = rewritten;
     }
 }
 
