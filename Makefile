@@ -10,7 +10,7 @@ RUNTIME := $(TARGET_DIR)/release/berth-runtime
 PROBE   := $(TARGET_DIR)/$(PROBE_TARGET)/release/berth-probe
 DEMO_DIR ?= /tmp/berth-demo
 
-.PHONY: all build probe demo test test-unit test-integration test-cross test-compat static bench compat setup clean
+.PHONY: all build probe demo test test-unit test-integration test-cross test-compat static bench bench-seccomp compat setup clean
 
 all: build
 
@@ -54,6 +54,11 @@ static:
 
 bench: build
 	scripts/bench.sh $(abspath $(RUNTIME))
+
+# The seccomp filter's cost: compile + install, and per-syscall overhead.
+bench-seccomp: build probe
+	$(CARGO) build --release -p berth-runtime --example seccomp_bench
+	scripts/bench-seccomp.py $(abspath $(RUNTIME)) $(abspath $(PROBE)) $(abspath $(TARGET_DIR)/release/examples/seccomp_bench)
 
 # The runtime under real clients: podman and containerd's ctr.
 compat: build
