@@ -40,6 +40,7 @@ fn errno_rule_returns_the_configured_errno() {
     b.config["linux"]["seccomp"] = json!({
         "defaultAction": "SCMP_ACT_ALLOW",
         "architectures": ["SCMP_ARCH_X86_64", "SCMP_ARCH_X86", "SCMP_ARCH_X32"],
+        "flags": ["SECCOMP_FILTER_FLAG_TSYNC", "SECCOMP_FILTER_FLAG_LOG", "SECCOMP_FILTER_FLAG_SPEC_ALLOW"],
         "syscalls": [{"names": ["getpriority"], "action": "SCMP_ACT_ERRNO", "errnoRet": 38}]
     });
     let id = env.id("a");
@@ -55,13 +56,21 @@ fn errno_rule_returns_the_configured_errno() {
 fn kill_process_ends_the_container_with_sigsys() {
     let env = Env::new("sc-kill");
     let mut b = env.bundle("a");
-    b.config["linux"]["seccomp"] = json!({
-        "defaultAction": "SCMP_ACT_ALLOW",
-        "syscalls": [{"names": ["getpriority"], "action": "SCMP_ACT_KILL_PROCESS"}]
-    });
     let id = env.id("a");
-    let (code, _, _) = probe(&env, &mut b, &id, &["syscall", &NR_GETPRIORITY.to_string(), "0", "0"]);
-    assert_eq!(code, 128 + libc::SIGSYS, "killed by SIGSYS");
+    // TRAP sends SIGSYS too; unhandled, it ends the process the same way.
+    for action in ["SCMP_ACT_KILL_PROCESS", "SCMP_ACT_KILL", "SCMP_ACT_KILL_THREAD", "SCMP_ACT_TRAP"] {
+        b.config["linux"]["seccomp"] = json!({
+            "defaultAction": "SCMP_ACT_ALLOW",
+            "syscalls": [{"names": ["getpriority"], "action": action}]
+        });
+        let (code, _, _) = probe(&env, &mut b, &id, &["syscall", &NR_GETPRIORITY.to_string(), "0", "0"]);
+        assert_eq!(code, 128 + libc::SIGSYS, "{action}: killed by SIGSYS");
+        env.assert_gone(&id);
+    }
+    // LOG allows (and logs to the audit log).
+    b.config["linux"]["seccomp"] = json!({"defaultAction": "SCMP_ACT_ALLOW", "syscalls": [{"names": ["getpriority"], "action": "SCMP_ACT_LOG"}]});
+    let (code, v, _) = probe(&env, &mut b, &id, &["syscall", &NR_GETPRIORITY.to_string(), "0", "0"]);
+    assert_eq!((code, v["errno"].as_i64()), (0, Some(0)));
     env.assert_gone(&id);
 }
 
@@ -265,5 +274,48 @@ fn notify_sends_the_listener_to_the_agent_which_answers() {
     assert_eq!(state["state"]["annotations"]["test"], "notify");
     assert!(state["pid"].as_i64().unwrap() > 0);
     assert_eq!(state["pid"], state["state"]["pid"]);
+    env.assert_gone(&id);
+}
+
+/// exec'd processes get their own filter, hence their own listener: the
+/// agent first gets init's (at start), then the exec'd process's.
+#[test]
+fn notify_for_exec_sends_a_second_listener() {
+    let env = Env::new("sc-notify-exec");
+    let mut b = env.bundle("a");
+    let sock = env.dir.join("agent.sock");
+    let listener = UnixListener::bind(&sock).unwrap();
+    b.config["process"]["args"] = json!(["sleep", "60"]);
+    b.config["linux"]["seccomp"] = json!({
+        "defaultAction": "SCMP_ACT_ALLOW",
+        "listenerPath": sock,
+        "syscalls": [{"names": ["getppid"], "action": "SCMP_ACT_NOTIFY"}]
+    });
+    b.save();
+    let id = env.id("a");
+    let agent = std::thread::spawn(move || {
+        // Init's listener: keep it open (closing it would fail init's notified calls), answer nothing.
+        let (first, _) = listener.accept().unwrap();
+        let mut buf = vec![0u8; 65536];
+        let mut iov = [IoSliceMut::new(&mut buf)];
+        let mut space = nix::cmsg_space!([RawFd; 2]);
+        let msg = nix::sys::socket::recvmsg::<()>(first.as_raw_fd(), &mut iov, Some(&mut space), nix::sys::socket::MsgFlags::MSG_CMSG_CLOEXEC).unwrap();
+        let n = msg.bytes;
+        let init_state: Value = serde_json::from_slice(&buf[..n]).unwrap();
+        let (exec_state, nr) = seccomp_agent(listener, 77);
+        (init_state, exec_state, nr)
+    });
+    env.ok(&["run", "-d", "--bundle", b.p(), &id]);
+    let out = env.ok(&["exec", &id, "/bin/berth-probe", "syscall", &NR_GETPPID.to_string()]);
+    assert_eq!(serde_json::from_str::<Value>(out.trim()).unwrap(), json!({"ret": 77, "errno": 0}));
+    let (init_state, exec_state, nr) = agent.join().unwrap();
+    assert_eq!(nr as i64, NR_GETPPID);
+    assert_eq!(init_state["state"]["status"], "created");
+    assert_eq!(exec_state["state"]["status"], "running");
+    assert_ne!(exec_state["pid"], init_state["pid"], "the exec'd process's own pid");
+    assert_eq!(exec_state["state"]["pid"], init_state["pid"]);
+    env.ok(&["kill", &id, "KILL"]);
+    wait_until("container stopped", || env.state(&id)["status"] == "stopped");
+    env.ok(&["delete", &id]);
     env.assert_gone(&id);
 }
