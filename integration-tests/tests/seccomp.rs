@@ -300,6 +300,14 @@ fn notify_for_exec_sends_a_second_listener() {
         let mut iov = [IoSliceMut::new(&mut buf)];
         let mut space = nix::cmsg_space!([RawFd; 2]);
         let msg = nix::sys::socket::recvmsg::<()>(first.as_raw_fd(), &mut iov, Some(&mut space), nix::sys::socket::MsgFlags::MSG_CMSG_CLOEXEC).unwrap();
+        let mut init_listener = None;
+        for c in msg.cmsgs().unwrap() {
+            if let nix::sys::socket::ControlMessageOwned::ScmRights(v) = c {
+                // SAFETY: the kernel installed this fd for us.
+                init_listener = Some(unsafe { OwnedFd::from_raw_fd(v[0]) });
+            }
+        }
+        assert!(init_listener.is_some(), "init's listener fd came with the message");
         let n = msg.bytes;
         let init_state: Value = serde_json::from_slice(&buf[..n]).unwrap();
         let (exec_state, nr) = seccomp_agent(listener, 77);
@@ -317,5 +325,24 @@ fn notify_for_exec_sends_a_second_listener() {
     env.ok(&["kill", &id, "KILL"]);
     wait_until("container stopped", || env.state(&id)["status"] == "stopped");
     env.ok(&["delete", &id]);
+    env.assert_gone(&id);
+}
+
+/// No agent at listenerPath: `run` fails saying so, and nothing is left
+/// (the program would otherwise hang on its first notified call).
+#[test]
+fn notify_without_an_agent_fails_cleanly() {
+    let env = Env::new("sc-noagent");
+    let mut b = env.bundle("a");
+    b.config["linux"]["seccomp"] = json!({
+        "defaultAction": "SCMP_ACT_ALLOW",
+        "listenerPath": env.dir.join("nobody.sock"),
+        "syscalls": [{"names": ["getppid"], "action": "SCMP_ACT_NOTIFY"}]
+    });
+    b.config["process"]["args"] = json!(["/bin/berth-probe", "syscall", NR_GETPPID.to_string()]);
+    b.save();
+    let id = env.id("a");
+    let err = env.fails(&["run", "--bundle", b.p(), &id]);
+    assert!(err.contains("seccomp listener") && err.contains("nobody.sock"), "{err}");
     env.assert_gone(&id);
 }

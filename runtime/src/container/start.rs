@@ -25,7 +25,12 @@ pub fn start(root: &Path, id: &str) -> Result<()> {
     explain::step("runtime", format!("connect({})", sock.display()), "wake init, which waits in accept(); it execs the program and the connection closes on exec");
     // Init writes nothing if exec succeeds: close-on-exec closes the socket.
     // Before that it may hand over its seccomp listener fd, for the agent.
-    let got = tty::recv_all_with_fds(conn.as_fd(), |payload, fd| forward_listener(&c, payload, fd));
+    let got = tty::recv_all_with_fds(conn.as_fd(), |payload, fd| {
+        forward_listener(&c, payload, fd).inspect_err(|_| {
+            // Nobody could answer its notified calls: the program would hang on the first one.
+            let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(c.saved.pid), nix::sys::signal::Signal::SIGKILL);
+        })
+    });
     let _ = std::fs::remove_file(&sock);
     let reply = String::from_utf8_lossy(&got?).into_owned();
     if !reply.trim().is_empty() {
