@@ -15,25 +15,30 @@
 //!    numbers at or above it go to the x32 rules when x32 is listed, else
 //!    to the bad-arch action (so an x86_64-only profile cannot be bypassed
 //!    through the x32 entry points, as libseccomp does).
-//! 3. Within an ABI, the syscall number is dispatched by a binary search
-//!    over the numbers the profile names (`jge` splits, short `jeq` runs at
-//!    the leaves), so a 350-name profile costs ~12 comparisons per call,
-//!    not 350. Numbers not named get the default action.
+//! 3. Within an ABI, the number space is cut into segments — each call
+//!    with argument rules is one, neighbouring numbers with the same plain
+//!    outcome merge — and a binary search on the segment starts (`jge`)
+//!    reaches the right one: a 350-name allow-list is a few dozen segments,
+//!    ~7 comparisons per call, not 350. Numbers not named get the default
+//!    action.
 //! 4. A syscall's rules: arguments are 64 bits and classic BPF compares
 //!    32-bit words, so each comparison is done on the high word, then the
 //!    low word (see `emit_cmp`). All arguments of one rule must match (AND).
 //!    Rules of the same syscall are tried one after the other (OR): the
 //!    first whose arguments match decides.
 //!
-//!    Precedence: rules with argument conditions are tried before a rule
-//!    without conditions for the same syscall, in config order; the first
-//!    unconditional rule is the fallback (later unconditional ones can
-//!    never be reached). That makes the specific rule the exception to the
-//!    general one, whatever order the config lists them in — the way
-//!    libseccomp's per-syscall decision tree checks argument chains before
-//!    the syscall's own action, and how profiles (Docker's, podman's) are
-//!    written: conditional and unconditional rules of one syscall never
-//!    carry conflicting actions there.
+//!    Precedence, when several rules of one syscall could match (the spec
+//!    does not say; libseccomp's answer depends on how it merges rules into
+//!    its decision tree, and on insertion order): rules with argument
+//!    conditions are tried first, in config order, and the first that
+//!    holds decides; the first unconditional rule is the fallback (later
+//!    unconditional ones are never reached), then the default action. So
+//!    a specific rule is always the exception to a general one, whatever
+//!    order the config lists them in. Real profiles agree with this order:
+//!    Docker's and podman's never give one syscall conflicting conditional
+//!    and unconditional actions, and podman's conditional ERRNO rule for
+//!    socket(AF_NETLINK, .., NETLINK_AUDIT) comes before the ALLOW rules it
+//!    carves out of.
 //!
 //! 5. Calls newer than the profile: when the default action refuses
 //!    (ERRNO, KILL, TRAP), a number above the highest one the profile names
@@ -243,9 +248,9 @@ pub fn compile(p: &Seccomp) -> Result<Program, String> {
         } else {
             emit_abi(&mut asm, abis[0], tables.get(&abis[0]).unwrap_or(&empty), default_ret, enosys_stub);
         }
+        // Only the failed `jeq` reaches `next` (every section ends in
+        // `ret`s), so A still holds the arch there.
         asm.mark(next);
-        // Reload for the next section's check (the number clobbered A).
-        asm.push(Ins::Ld(OFF_ARCH));
     }
     asm.mark(bad_arch);
     asm.push(Ins::Ret(RET_KILL_PROCESS));
@@ -327,9 +332,9 @@ fn emit_tree(asm: &mut Asm, segs: &[(u32, Outcome)]) {
                     asm.push(Ins::Ret(r.ret));
                     asm.mark(next_rule);
                 }
-                // No unconditional rule: the default, which the caller put in
-                // the rules' fallback when it built them.
-                asm.push(Ins::Ret(uncond.expect("fallback filled in")));
+                // No conditional rule held: the unconditional rule's action,
+                // or the default (`compile` fills it in when there is none).
+                asm.push(Ins::Ret(uncond.unwrap_or(RET_KILL_PROCESS)));
             }
         }
         return;
