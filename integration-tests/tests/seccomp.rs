@@ -346,3 +346,26 @@ fn notify_without_an_agent_fails_cleanly() {
     assert!(err.contains("seccomp listener") && err.contains("nobody.sock"), "{err}");
     env.assert_gone(&id);
 }
+
+/// In a user namespace, without no_new_privs: init installs the filter
+/// with the CAP_SYS_ADMIN it has in its own namespace, before dropping it.
+#[test]
+fn user_namespace_without_no_new_privs() {
+    let env = Env::new("sc-userns");
+    let mut b = env.bundle("a");
+    b.config["linux"]["namespaces"].as_array_mut().unwrap().push(json!({"type": "user"}));
+    b.config["linux"]["uidMappings"] = json!([{"containerID": 0, "hostID": 100000, "size": 65536}]);
+    b.config["linux"]["gidMappings"] = json!([{"containerID": 0, "hostID": 100000, "size": 65536}]);
+    b.config["mounts"].as_array_mut().unwrap().retain(|m| m["type"] != "sysfs" && m["type"] != "cgroup");
+    b.config["process"]["noNewPrivileges"] = json!(false);
+    b.config["linux"]["seccomp"] = json!({
+        "defaultAction": "SCMP_ACT_ALLOW",
+        "syscalls": [{"names": ["getpriority"], "action": "SCMP_ACT_ERRNO", "errnoRet": 40}]
+    });
+    let id = env.id("a");
+    let r = syscall(&env, &mut b, &id, NR_GETPRIORITY, &[0, 0]);
+    assert_eq!(r, json!({"ret": -1, "errno": 40}));
+    let rep = env.report(&mut b, &id);
+    assert_eq!((rep["seccomp"].clone(), rep["no_new_privs"].clone()), (json!(2), json!(false)));
+    env.assert_gone(&id);
+}
