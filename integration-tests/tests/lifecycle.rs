@@ -375,11 +375,19 @@ fn features_and_spec() {
     assert_eq!(f["ociVersionMin"], "1.0.0");
     assert!(f["linux"]["namespaces"].as_array().unwrap().contains(&json!("time")));
     assert!(f["hooks"].as_array().unwrap().contains(&json!("createRuntime")));
+    let sc = &f["linux"]["seccomp"];
+    assert_eq!(sc["enabled"], true);
+    assert_eq!(sc["actions"].as_array().unwrap().len(), 9);
+    assert_eq!(sc["operators"].as_array().unwrap().len(), 7);
+    assert!(sc["archs"].as_array().unwrap().contains(&json!("SCMP_ARCH_X32")));
+    assert!(sc["supportedFlags"].as_array().unwrap().contains(&json!("SECCOMP_FILTER_FLAG_TSYNC")));
     let dir = env.dir.join("spec");
     std::fs::create_dir_all(&dir).unwrap();
     env.ok(&["spec", "--bundle", dir.to_str().unwrap()]);
     let c: Value = serde_json::from_slice(&std::fs::read(dir.join("config.json")).unwrap()).unwrap();
     assert_eq!(c["root"]["path"], "rootfs");
+    // As `runc spec`: no seccomp section (the daemon adds berth_runtime::seccomp::default_profile()).
+    assert!(c["linux"].get("seccomp").is_none());
     env.fails(&["spec", "--bundle", dir.to_str().unwrap()]);
     let dir = env.dir.join("rootless");
     std::fs::create_dir_all(&dir).unwrap();
