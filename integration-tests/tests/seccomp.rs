@@ -369,3 +369,43 @@ fn user_namespace_without_no_new_privs() {
     assert_eq!((rep["seccomp"].clone(), rep["no_new_privs"].clone()), (json!(2), json!(false)));
     env.assert_gone(&id);
 }
+
+fn probe_json(env: &Env, b: &mut Bundle, id: &str, args: &[&str]) -> (i32, Value) {
+    let (code, v, _) = probe(env, b, id, args);
+    (code, v)
+}
+
+/// The ABIs a 64-bit process can still reach: the i386 entry (`int $0x80`,
+/// AUDIT_ARCH_I386) and x32 numbers (bit 0x40000000). Unlisted, they are
+/// killed; listed, their own rules apply.
+#[test]
+fn compat_abis_are_checked() {
+    let env = Env::new("sc-abi");
+    let mut b = env.bundle("a");
+    let id = env.id("a");
+    const I386_GETPID: &str = "20";
+    const I386_GETPRIORITY: &str = "96";
+    const X32_GETPID: &str = "0x40000027";
+    const X32_GETPRIORITY: &str = "0x4000008c";
+    b.config["linux"]["seccomp"] = json!({"defaultAction": "SCMP_ACT_ALLOW", "architectures": ["SCMP_ARCH_X86_64"]});
+    assert_eq!(probe_json(&env, &mut b, &id, &["syscall32", I386_GETPID]).0, 128 + libc::SIGSYS, "i386 entry, x86_64-only profile");
+    assert_eq!(probe_json(&env, &mut b, &id, &["syscall", X32_GETPID]).0, 128 + libc::SIGSYS, "x32 number, x86_64-only profile");
+    assert_eq!(probe_json(&env, &mut b, &id, &["syscall", "39"]).0, 0, "native getpid");
+
+    b.config["linux"]["seccomp"] = json!({
+        "defaultAction": "SCMP_ACT_ALLOW",
+        "architectures": ["SCMP_ARCH_X86_64", "SCMP_ARCH_X86", "SCMP_ARCH_X32"],
+        "syscalls": [{"names": ["getpriority"], "action": "SCMP_ACT_ERRNO", "errnoRet": 41}]
+    });
+    assert_eq!(probe_json(&env, &mut b, &id, &["syscall32", I386_GETPRIORITY, "0", "0"]).1, json!({"ret": -41, "errno": 41}));
+    // The filter answers before the kernel would say whether it has x32 at all.
+    assert_eq!(probe_json(&env, &mut b, &id, &["syscall", X32_GETPRIORITY, "0", "0"]).1, json!({"ret": -1, "errno": 41}));
+    let (code, v) = probe_json(&env, &mut b, &id, &["syscall32", I386_GETPID]);
+    assert!(code == 0 && v["ret"].as_i64().unwrap() > 0, "i386 getpid is allowed: {v}");
+
+    // The default profile covers the i386 entry too.
+    b.config["linux"]["seccomp"] = serde_json::to_value(berth_runtime::seccomp::default_profile()).unwrap();
+    const I386_UNSHARE: &str = "310";
+    assert_eq!(probe_json(&env, &mut b, &id, &["syscall32", I386_UNSHARE, "0x10000000"]).1, json!({"ret": -1, "errno": libc::EPERM}));
+    env.assert_gone(&id);
+}
