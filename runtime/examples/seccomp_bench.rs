@@ -42,7 +42,7 @@ fn main() {
     filter.check_kernel().expect("kernel has what the profile uses");
     let check_us = t.elapsed().as_secs_f64() * 1e6;
 
-    let calls = 5_000_000;
+    let calls = 2_000_000;
     let (r, w) = nix::unistd::pipe().expect("pipe");
     // SAFETY: this example is single-threaded; the child only makes system
     // calls and writes to the pipe before it exits.
@@ -53,15 +53,17 @@ fn main() {
             let t = Instant::now();
             filter.install().expect("install");
             let install_us = t.elapsed().as_secs_f64() * 1e6;
-            let filtered = getpid_ns(calls);
+            // Best of 5: the machine may be busy; the minimum is the cost.
+            let filtered = (0..5).map(|_| getpid_ns(calls)).fold(f64::INFINITY, f64::min);
             let _ = nix::unistd::write(&w, format!("{install_us} {filtered}").as_bytes());
             // SAFETY: _exit has no preconditions; the child must not run the parent's atexit handlers.
             unsafe { libc::_exit(0) }
         }
         nix::unistd::ForkResult::Parent { child } => {
             drop(w);
-            let plain = getpid_ns(calls);
+            // After the child, so the two loops never compete for a CPU.
             let _ = nix::sys::wait::waitpid(child, None);
+            let plain = (0..5).map(|_| getpid_ns(calls)).fold(f64::INFINITY, f64::min);
             let mut buf = [0u8; 128];
             let n = nix::unistd::read(std::os::fd::AsRawFd::as_raw_fd(&r), &mut buf).expect("read");
             let s = String::from_utf8_lossy(&buf[..n]).into_owned();
@@ -72,7 +74,7 @@ fn main() {
             println!("compile to BPF:             {compile_us:.1} us");
             println!("kernel feature check:       {check_us:.1} us");
             println!("install (seccomp(2)):       {install_us:.1} us");
-            println!("getpid: {plain:.1} ns/call without filter, {filtered:.1} ns/call with it (+{:.1} ns)", filtered - plain);
+            println!("getpid (best of 5 x {calls}): {plain:.1} ns/call without filter, {filtered:.1} ns/call with it (+{:.1} ns)", filtered - plain);
         }
     }
 }
