@@ -69,7 +69,7 @@ fn main() {
             let s = String::from_utf8_lossy(&buf[..n]).into_owned();
             let mut it = s.split(' ').map(|v| v.parse::<f64>().unwrap_or(f64::NAN));
             let (install_us, filtered) = (it.next().unwrap_or(f64::NAN), it.next().unwrap_or(f64::NAN));
-            println!("default profile: {} BPF instructions, {} rules ({})", filter.program.insns.len(), filter.program.rules, filter.describe());
+            println!("default profile: {}", filter.describe());
             println!("parse + validate (JSON):    {parse_us:.1} us");
             println!("compile to BPF:             {compile_us:.1} us");
             println!("kernel feature check:       {check_us:.1} us");

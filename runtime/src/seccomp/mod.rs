@@ -90,8 +90,12 @@ impl Filter {
     /// One line for `--explain` and logs.
     pub fn describe(&self) -> String {
         let arches: Vec<&str> = self.program.arches.iter().map(|a| a.as_str()).collect();
+        let skipped = match self.program.unknown_names.len() {
+            0 => String::new(),
+            n => format!(", {n} names skipped (no such call on these ABIs)"),
+        };
         format!(
-            "{} BPF instructions: {} syscall rules, default {}, architectures [{}], flags {:#x}",
+            "{} BPF instructions: rules for {} syscalls (counted per ABI), default {}, architectures [{}], flags {:#x}{skipped}",
             self.program.insns.len(),
             self.program.rules,
             self.default_action,
