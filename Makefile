@@ -5,7 +5,7 @@ CARGO   ?= cargo
 PROBE_TARGET := x86_64-unknown-linux-musl
 STATIC_TARGETS := x86_64-unknown-linux-musl aarch64-unknown-linux-musl armv7-unknown-linux-gnueabihf
 # Builds land where cargo puts them: CARGO_TARGET_DIR when set, else target/.
-TARGET_DIR ?= $(or $(CARGO_TARGET_DIR),$(CURDIR)/target)
+TARGET_DIR ?= $(or $(CARGO_TARGET_DIR),target)
 RUNTIME := $(TARGET_DIR)/release/berth-runtime
 PROBE   := $(TARGET_DIR)/$(PROBE_TARGET)/release/berth-probe
 DEMO_DIR ?= /tmp/berth-demo
