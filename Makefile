@@ -4,11 +4,13 @@
 CARGO   ?= cargo
 PROBE_TARGET := x86_64-unknown-linux-musl
 STATIC_TARGETS := x86_64-unknown-linux-musl aarch64-unknown-linux-musl armv7-unknown-linux-gnueabihf
-RUNTIME := target/release/berth-runtime
-PROBE   := target/$(PROBE_TARGET)/release/berth-probe
+# Builds land where cargo puts them: CARGO_TARGET_DIR when set, else target/.
+TARGET_DIR ?= $(or $(CARGO_TARGET_DIR),target)
+RUNTIME := $(TARGET_DIR)/release/berth-runtime
+PROBE   := $(TARGET_DIR)/$(PROBE_TARGET)/release/berth-probe
 DEMO_DIR ?= /tmp/berth-demo
 
-.PHONY: all build probe demo test test-unit test-integration test-v2 test-cross test-compat static bench compat setup clean
+.PHONY: all build probe demo test test-unit test-integration test-v2 test-cross test-compat static bench bench-seccomp compat setup clean
 
 all: build
 
@@ -21,7 +23,7 @@ probe:
 # Builds the runtime, makes a busybox bundle from Debian's busybox-static
 # and runs it with --explain: every kernel step, with the reason for it.
 demo: build
-	scripts/demo.sh $(CURDIR)/$(RUNTIME) $(DEMO_DIR)
+	scripts/demo.sh $(abspath $(RUNTIME)) $(DEMO_DIR)
 
 # Installs what the tests need (Debian packages, Rust targets).
 setup:
@@ -33,7 +35,7 @@ test-unit:
 	$(CARGO) test --workspace --exclude berth-integration-tests
 
 test-integration: build probe
-	BERTH_RUNTIME=$(CURDIR)/$(RUNTIME) BERTH_PROBE=$(CURDIR)/$(PROBE) \
+	BERTH_RUNTIME=$(abspath $(RUNTIME)) BERTH_PROBE=$(abspath $(PROBE)) \
 	  $(CARGO) test --release -p berth-integration-tests -- --test-threads=2
 
 # The cgroup tests again, inside a pure cgroup2 VM (../shared/vm): the
@@ -41,7 +43,7 @@ test-integration: build probe
 # memory.max) is proven.
 VM ?= $(CURDIR)/../shared/vm/run-in-vm.sh
 test-v2: build probe
-	scripts/test-v2.sh "$(VM)" $(CURDIR)/$(RUNTIME) $(CURDIR)/$(PROBE)
+	scripts/test-v2.sh "$(VM)" $(abspath $(RUNTIME)) $(abspath $(PROBE))
 
 # The unit tests of the aarch64 and armv7 builds, run under qemu-user-static.
 test-cross:
@@ -49,20 +51,25 @@ test-cross:
 	$(CARGO) test -p berth-runtime --lib --target armv7-unknown-linux-gnueabihf
 
 test-compat: build
-	scripts/compat.sh $(CURDIR)/$(RUNTIME)
+	scripts/compat.sh $(abspath $(RUNTIME))
 
 static:
 	@for t in $(STATIC_TARGETS); do \
 	  $(CARGO) build --release -p berth-runtime --target $$t || exit 1; \
-	  ls -l target/$$t/release/berth-runtime; \
+	  ls -l $(TARGET_DIR)/$$t/release/berth-runtime; \
 	done
 
 bench: build
-	scripts/bench.sh $(CURDIR)/$(RUNTIME)
+	scripts/bench.sh $(abspath $(RUNTIME))
+
+# The seccomp filter's cost: compile + install, and per-syscall overhead.
+bench-seccomp: build probe
+	$(CARGO) build --release -p berth-runtime --example seccomp_bench
+	scripts/bench-seccomp.py $(abspath $(RUNTIME)) $(abspath $(PROBE)) $(abspath $(TARGET_DIR)/release/examples/seccomp_bench)
 
 # The runtime under real clients: podman and containerd's ctr.
 compat: build
-	scripts/compat.sh $(CURDIR)/$(RUNTIME)
+	scripts/compat.sh $(abspath $(RUNTIME))
 
 clean:
 	$(CARGO) clean

@@ -198,7 +198,7 @@ fn invalid_configs_are_refused_with_the_field_named() {
         ("args", Box::new(|c| c["process"]["args"] = json!([])), "process.args"),
         ("cap", Box::new(|c| c["process"]["capabilities"]["bounding"] = json!(["CAP_NOPE"])), "CAP_NOPE"),
         ("rootfs", Box::new(|c| c["root"]["path"] = json!("missing-rootfs")), "missing-rootfs"),
-        ("seccomp", Box::new(|c| c["linux"]["seccomp"] = json!({"defaultAction": "SCMP_ACT_ALLOW"})), "linux.seccomp"),
+        ("seccomp", Box::new(|c| c["linux"]["seccomp"] = json!({"defaultAction": "SCMP_ACT_SOMETIMES"})), "linux.seccomp.defaultAction"),
         ("rlimit", Box::new(|c| c["process"]["rlimits"] = json!([{"type": "RLIMIT_BOGUS", "soft": 1, "hard": 1}])), "RLIMIT_BOGUS"),
     ];
     for (label, edit, want) in cases {
@@ -375,11 +375,19 @@ fn features_and_spec() {
     assert_eq!(f["ociVersionMin"], "1.0.0");
     assert!(f["linux"]["namespaces"].as_array().unwrap().contains(&json!("time")));
     assert!(f["hooks"].as_array().unwrap().contains(&json!("createRuntime")));
+    let sc = &f["linux"]["seccomp"];
+    assert_eq!(sc["enabled"], true);
+    assert_eq!(sc["actions"].as_array().unwrap().len(), 9);
+    assert_eq!(sc["operators"].as_array().unwrap().len(), 7);
+    assert!(sc["archs"].as_array().unwrap().contains(&json!("SCMP_ARCH_X32")));
+    assert!(sc["supportedFlags"].as_array().unwrap().contains(&json!("SECCOMP_FILTER_FLAG_TSYNC")));
     let dir = env.dir.join("spec");
     std::fs::create_dir_all(&dir).unwrap();
     env.ok(&["spec", "--bundle", dir.to_str().unwrap()]);
     let c: Value = serde_json::from_slice(&std::fs::read(dir.join("config.json")).unwrap()).unwrap();
     assert_eq!(c["root"]["path"], "rootfs");
+    // As `runc spec`: no seccomp section (the daemon adds berth_runtime::seccomp::default_profile()).
+    assert!(c["linux"].get("seccomp").is_none());
     env.fails(&["spec", "--bundle", dir.to_str().unwrap()]);
     let dir = env.dir.join("rootless");
     std::fs::create_dir_all(&dir).unwrap();

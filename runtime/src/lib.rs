@@ -16,6 +16,7 @@ pub mod namespaces;
 pub mod process;
 pub mod rlimits;
 pub mod rootfs;
+pub mod seccomp;
 pub mod security;
 pub mod spec;
 pub mod state;

@@ -231,7 +231,7 @@ pub struct Linux {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub rootfs_propagation: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub seccomp: Option<serde_json::Value>,
+    pub seccomp: Option<crate::seccomp::Seccomp>,
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub sysctl: BTreeMap<String, String>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -634,11 +634,8 @@ impl Spec {
                     return Err(bad("linux.rootfsPropagation", format!("unknown propagation {p:?}")));
                 }
             }
-            if linux.seccomp.is_some() {
-                return Err(bad(
-                    "linux.seccomp",
-                    "seccomp filters are not implemented in berth-runtime yet; remove the section (podman/docker: --security-opt seccomp=unconfined)".into(),
-                ));
+            if let Some(s) = &linux.seccomp {
+                s.validate().map_err(|(f, m)| bad(&format!("linux.seccomp.{f}"), m))?;
             }
             if linux.intel_rdt.is_some() {
                 return Err(bad("linux.intelRdt", "Intel RDT is not supported by berth-runtime".into()));

@@ -69,6 +69,9 @@ pub struct Saved {
     /// Config process fields `exec` inherits when not given.
     #[serde(default)]
     pub process: Option<crate::spec::Process>,
+    /// The container's seccomp profile: `exec`'d processes get it too, as with runc.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub seccomp: Option<crate::seccomp::Seccomp>,
 }
 
 /// The state as the runtime spec's state schema shows it.

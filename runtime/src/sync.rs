@@ -2,9 +2,9 @@
 //! being created: a `SOCK_SEQPACKET` socketpair, so each message is one
 //! datagram and a dead peer reads as end-of-file.
 
-use std::os::fd::{AsFd, AsRawFd, OwnedFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
 
-use nix::sys::socket::{recv, send, socketpair, AddressFamily, MsgFlags, SockFlag, SockType};
+use nix::sys::socket::{recvmsg, send, sendmsg, socketpair, AddressFamily, ControlMessage, ControlMessageOwned, MsgFlags, SockFlag, SockType};
 
 use crate::error::{Context, Error, Result};
 
@@ -21,6 +21,9 @@ pub enum Msg {
     RuntimeHooks,
     /// Init finished setting up and waits for `start`.
     Created,
+    /// An exec'd process installed its seccomp filter; the listener fd
+    /// for the agent comes with this message (SCM_RIGHTS).
+    SeccompListener,
     /// Something failed; the text says what.
     Fail(String),
 }
@@ -33,6 +36,7 @@ impl Msg {
             Msg::Go => "go".into(),
             Msg::RuntimeHooks => "hooks".into(),
             Msg::Created => "created".into(),
+            Msg::SeccompListener => "seccomp".into(),
             Msg::Fail(s) => format!("fail {s}"),
         }
     }
@@ -48,6 +52,7 @@ impl Msg {
             "go" => Msg::Go,
             "hooks" => Msg::RuntimeHooks,
             "created" => Msg::Created,
+            "seccomp" => Msg::SeccompListener,
             "fail" => Msg::Fail(rest.to_string()),
             _ => return None,
         })
@@ -70,20 +75,51 @@ impl Channel {
         Ok(())
     }
 
+    /// Sends `m` with `fd` attached.
+    pub fn send_fd(&self, m: &Msg, fd: BorrowedFd) -> Result<()> {
+        let body = m.encode();
+        let fds = [fd.as_raw_fd()];
+        let cmsg = [ControlMessage::ScmRights(&fds)];
+        let iov = [std::io::IoSlice::new(body.as_bytes())];
+        sendmsg::<()>(self.fd.as_raw_fd(), &iov, &cmsg, MsgFlags::MSG_NOSIGNAL, None).ctx(|| "writing to the sync socket".into())?;
+        Ok(())
+    }
+
     /// Receives one message; end-of-file means the peer died.
     pub fn recv(&self) -> Result<Msg> {
+        Ok(self.recv_fd()?.0)
+    }
+
+    /// Receives one message and the fd sent with it, if any.
+    pub fn recv_fd(&self) -> Result<(Msg, Option<OwnedFd>)> {
         let mut buf = vec![0u8; 8192];
-        let n = loop {
-            match recv(self.fd.as_raw_fd(), &mut buf, MsgFlags::empty()) {
+        let (n, fd) = loop {
+            let mut iov = [std::io::IoSliceMut::new(&mut buf)];
+            let mut space = nix::cmsg_space!([RawFd; 1]);
+            match recvmsg::<()>(self.fd.as_raw_fd(), &mut iov, Some(&mut space), MsgFlags::MSG_CMSG_CLOEXEC) {
                 Err(nix::Error::EINTR) => continue,
-                r => break r.ctx(|| "reading from the sync socket".into())?,
+                r => {
+                    let msg = r.ctx(|| "reading from the sync socket".into())?;
+                    let mut fd = None;
+                    for c in msg.cmsgs().ctx(|| "reading control messages".into())? {
+                        if let ControlMessageOwned::ScmRights(v) = c {
+                            for raw in v {
+                                // SAFETY: the kernel just installed this fd in our table; nobody else owns it.
+                                let owned = unsafe { OwnedFd::from_raw_fd(raw) };
+                                fd.get_or_insert(owned);
+                            }
+                        }
+                    }
+                    break (msg.bytes, fd);
+                }
             }
         };
         if n == 0 {
             return Err(Error::Init("exited before it finished (see the messages above, or run with --debug)".into()));
         }
         let s = String::from_utf8_lossy(&buf[..n]);
-        Msg::decode(&s).ok_or_else(|| Error::Other(format!("unexpected sync message {s:?}")))
+        let m = Msg::decode(&s).ok_or_else(|| Error::Other(format!("unexpected sync message {s:?}")))?;
+        Ok((m, fd))
     }
 
     /// Waits for exactly `want`; a `Fail` from the peer becomes the error.
@@ -107,11 +143,23 @@ mod tests {
     #[test]
     fn roundtrip() {
         let (a, b) = Channel::pair().unwrap();
-        for m in [Msg::InitPid(42, true), Msg::InitPid(3, false), Msg::WantIdMaps(7), Msg::Go, Msg::RuntimeHooks, Msg::Created, Msg::Fail("mount proc: EPERM".into())] {
+        for m in [Msg::InitPid(42, true), Msg::InitPid(3, false), Msg::WantIdMaps(7), Msg::Go, Msg::RuntimeHooks, Msg::Created, Msg::SeccompListener, Msg::Fail("mount proc: EPERM".into())] {
             a.send(&m).unwrap();
             assert_eq!(b.recv().unwrap(), m);
         }
         drop(a);
         assert!(b.recv().is_err());
+    }
+
+    #[test]
+    fn fds_travel_with_messages() {
+        let (a, b) = Channel::pair().unwrap();
+        let (r, w) = nix::unistd::pipe().unwrap();
+        a.send_fd(&Msg::SeccompListener, r.as_fd()).unwrap();
+        let (m, fd) = b.recv_fd().unwrap();
+        assert_eq!(m, Msg::SeccompListener);
+        nix::unistd::write(&w, b"x").unwrap();
+        let mut buf = [0u8; 1];
+        assert_eq!(nix::unistd::read(fd.unwrap().as_raw_fd(), &mut buf).unwrap(), 1);
     }
 }

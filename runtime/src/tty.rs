@@ -43,6 +43,51 @@ pub fn send_fd(sock: BorrowedFd, fd: BorrowedFd, name: &str) -> Result<()> {
     Ok(())
 }
 
+/// Sends `fd` over `sock` with `payload`, for peers that tell messages apart by it.
+pub fn send_fd_with(sock: BorrowedFd, fd: BorrowedFd, payload: &str, what: &str) -> Result<()> {
+    let fds = [fd.as_raw_fd()];
+    let cmsg = [ControlMessage::ScmRights(&fds)];
+    let iov = [IoSlice::new(payload.as_bytes())];
+    sendmsg::<()>(sock.as_raw_fd(), &iov, &cmsg, MsgFlags::MSG_NOSIGNAL, None).ctx(|| what.to_string())?;
+    Ok(())
+}
+
+/// Reads from a stream socket until end-of-file: the bytes, and every fd
+/// that came with them (SCM_RIGHTS), in order; `on_fd` sees each fd as it arrives.
+pub fn recv_all_with_fds(sock: BorrowedFd, mut on_fd: impl FnMut(&[u8], OwnedFd) -> Result<()>) -> Result<Vec<u8>> {
+    use nix::sys::socket::{recvmsg, ControlMessageOwned};
+    let mut out = Vec::new();
+    loop {
+        let mut buf = [0u8; 4096];
+        let mut iov = [std::io::IoSliceMut::new(&mut buf)];
+        let mut space = nix::cmsg_space!([RawFd; 4]);
+        let (n, fds) = {
+            let msg = match recvmsg::<()>(sock.as_raw_fd(), &mut iov, Some(&mut space), MsgFlags::MSG_CMSG_CLOEXEC) {
+                Err(nix::Error::EINTR) => continue,
+                r => r.ctx(|| "reading from the container process".into())?,
+            };
+            let mut fds = Vec::new();
+            for c in msg.cmsgs().ctx(|| "reading control messages".into())? {
+                if let ControlMessageOwned::ScmRights(v) = c {
+                    // SAFETY: the kernel just installed these fds in our table for us; nobody else owns them.
+                    fds.extend(v.into_iter().map(|fd| unsafe { OwnedFd::from_raw_fd(fd) }));
+                }
+            }
+            (msg.bytes, fds)
+        };
+        if n == 0 && fds.is_empty() {
+            return Ok(out);
+        }
+        let chunk = &buf[..n];
+        let mut fds = fds.into_iter();
+        if let Some(first) = fds.next() {
+            on_fd(chunk, first)?;
+        } else {
+            out.extend_from_slice(chunk);
+        }
+    }
+}
+
 /// Receives one fd sent with SCM_RIGHTS.
 pub fn recv_fd(sock: BorrowedFd) -> Result<OwnedFd> {
     use nix::sys::socket::{recvmsg, ControlMessageOwned};

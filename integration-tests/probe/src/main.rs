@@ -183,6 +183,46 @@ fn ls(path: &str) -> i32 {
     0
 }
 
+/// One i386 system call from this x86_64 process; returns the kernel's
+/// value (negative errno on failure).
+#[cfg(target_arch = "x86_64")]
+fn syscall32(nr: u32, a: [u32; 5]) -> i64 {
+    let ret: u32;
+    // SAFETY: `int $0x80` enters the kernel's ia32 entry with the call in
+    // eax and arguments in ebx, ecx, edx, esi, edi; it clobbers only eax
+    // (and r8-r11, marked as clobbered). rbx is reserved by LLVM, so it is
+    // saved and restored around the call. The tests pass calls without
+    // pointer arguments.
+    unsafe {
+        std::arch::asm!(
+            "xchg rbx, {b:r}",
+            "int 0x80",
+            "xchg rbx, {b:r}",
+            b = inout(reg) a[0] as u64 => _,
+            inlateout("eax") nr => ret,
+            in("ecx") a[1],
+            in("edx") a[2],
+            in("esi") a[3],
+            in("edi") a[4],
+            out("r8") _, out("r9") _, out("r10") _, out("r11") _,
+        );
+    }
+    ret as i32 as i64
+}
+
+#[cfg(not(target_arch = "x86_64"))]
+fn syscall32(_nr: u32, _a: [u32; 5]) -> i64 {
+    -(libc::ENOSYS as i64)
+}
+
+/// Decimal, `0x` hex, or negative decimal (passed as the two's complement word).
+fn parse_num(s: &str) -> Option<i64> {
+    match s.strip_prefix("0x") {
+        Some(h) => u64::from_str_radix(h, 16).ok().map(|v| v as i64),
+        None => s.parse::<i64>().ok().or_else(|| s.parse::<u64>().ok().map(|v| v as i64)),
+    }
+}
+
 fn errno() -> i32 {
     std::io::Error::last_os_error().raw_os_error().unwrap_or(0)
 }
@@ -293,8 +333,59 @@ fn main() {
             println!("{}", json!({"ok": r == 0, "errno": if r == 0 { 0 } else { errno() }}));
             0
         }
+        // `syscall NR [ARG...]`: one raw system call, for seccomp tests.
+        "syscall" => {
+            let nums: Option<Vec<i64>> = args[2..].iter().map(|a| parse_num(a)).collect();
+            match nums.as_deref() {
+                Some([nr, rest @ ..]) if rest.len() <= 6 => {
+                    let mut a = [0i64; 6];
+                    a[..rest.len()].copy_from_slice(rest);
+                    // SAFETY: the tests only pass calls whose pointer arguments are 0 (NULL) or
+                    // that take none; the kernel validates every argument.
+                    let r = unsafe { libc::syscall(*nr as libc::c_long, a[0], a[1], a[2], a[3], a[4], a[5]) };
+                    println!("{}", json!({"ret": r, "errno": if r < 0 { errno() } else { 0 }}));
+                    0
+                }
+                _ => {
+                    eprintln!("syscall: expected NR and up to 6 numeric arguments");
+                    2
+                }
+            }
+        }
+        // `syscall32 NR [ARG...]`: the same through the i386 entry (`int $0x80`),
+        // which seccomp sees as AUDIT_ARCH_I386 with i386 numbers.
+        "syscall32" => {
+            let nums: Option<Vec<i64>> = args[2..].iter().map(|a| parse_num(a)).collect();
+            match nums.as_deref() {
+                Some([nr, rest @ ..]) if rest.len() <= 5 => {
+                    let mut a = [0u32; 5];
+                    for (d, s) in a.iter_mut().zip(rest) {
+                        *d = *s as u32;
+                    }
+                    let r = syscall32(*nr as u32, a);
+                    println!("{}", json!({"ret": r, "errno": if r < 0 { -r } else { 0 }}));
+                    0
+                }
+                _ => {
+                    eprintln!("syscall32: expected NR and up to 5 numeric arguments");
+                    2
+                }
+            }
+        }
+        // `getpid-loop N`: the cost of one trivial system call, in ns (seccomp overhead benchmark).
+        "getpid-loop" => {
+            let n: u64 = arg(2).parse().unwrap_or(1_000_000);
+            let t = std::time::Instant::now();
+            for _ in 0..n {
+                // SAFETY: getpid has no arguments and no preconditions.
+                unsafe { libc::syscall(libc::SYS_getpid) };
+            }
+            let ns = t.elapsed().as_nanos() as f64 / n as f64;
+            println!("{}", json!({"calls": n, "ns_per_call": ns}));
+            0
+        }
         other => {
-            eprintln!("berth-probe: unknown command {other:?} (report, cat, ls, write, sleep, exit, signal-self, mknod, mknod-dev, sethostname, alloc, fork, open)");
+            eprintln!("berth-probe: unknown command {other:?} (report, cat, ls, write, sleep, exit, signal-self, mknod, mknod-dev, sethostname, alloc, fork, open, syscall, syscall32, getpid-loop)");
             2
         }
     };
@@ -319,6 +410,14 @@ mod tests {
         assert_eq!(v["fstype"], "ext3");
         assert_eq!(v["options"], "rw,noatime,rw,errors=continue");
         assert!(parse_mountinfo_line("garbage").is_none());
+    }
+
+    #[test]
+    fn numbers() {
+        assert_eq!(parse_num("0x10"), Some(16));
+        assert_eq!(parse_num("-3"), Some(-3));
+        assert_eq!(parse_num("18446744073709551615"), Some(-1));
+        assert_eq!(parse_num("x"), None);
     }
 
     #[test]

@@ -109,6 +109,8 @@ pub fn create(o: CreateOpts) -> Result<Container> {
         return Err(Error::Config { path: config_path, field: "process".into(), msg: "create needs a process to run".into() });
     }
     let mut linux = spec.linux.clone().unwrap_or_default();
+    // Compiled here, before any fork: a bad profile fails `create` with the reason.
+    let filter = compile_seccomp(linux.seccomp.as_ref(), &config_path)?;
     if spec.process.as_ref().is_some_and(|p| p.terminal) && o.console.is_none() {
         return Err(Error::Usage("process.terminal is true: pass --console-socket (or use `run` in the foreground)".into()));
     }
@@ -202,6 +204,7 @@ pub fn create(o: CreateOpts) -> Result<Container> {
                 placement: placement.as_ref(),
                 v1_tasks,
                 idmapped,
+                seccomp: filter.as_ref(),
             };
             let chan = &child_chan;
             intermediate::run(linux_ref, chan, cgroup_fd.as_ref().map(|f| f.as_fd()), move || init::run(args, chan))
@@ -233,6 +236,7 @@ pub fn create(o: CreateOpts) -> Result<Container> {
         hooks: spec.hooks.clone(),
         own_pidns: namespaces::wants_new(&linux, NamespaceType::Pid),
         process: spec.process.clone(),
+        seccomp: linux.seccomp.clone(),
     };
     let c = Container { dir: tmp_dir.clone(), saved };
     c.save()?;
@@ -249,6 +253,16 @@ pub fn create(o: CreateOpts) -> Result<Container> {
     }
     cleanup.armed = false;
     Ok(Container { dir: final_dir, saved: c.saved })
+}
+
+/// Compiles `linux.seccomp` and checks the kernel has what it uses.
+pub fn compile_seccomp(s: Option<&crate::seccomp::Seccomp>, origin: &Path) -> Result<Option<crate::seccomp::Filter>> {
+    let Some(s) = s else { return Ok(None) };
+    let bad = |msg: String| Error::Config { path: origin.to_path_buf(), field: "linux.seccomp".into(), msg };
+    let f = crate::seccomp::Filter::compile(s).map_err(bad)?;
+    f.check_kernel().map_err(bad)?;
+    tracing::debug!(filter = %f.describe(), "seccomp filter compiled");
+    Ok(Some(f))
 }
 
 pub fn write_pid_file(path: &Path, pid: i32) -> Result<()> {

@@ -39,6 +39,7 @@ pub fn exec(o: ExecOpts, relay_tty: bool) -> Result<i32> {
     if o.process.terminal && o.console.is_none() && !relay_tty {
         return Err(Error::Usage("a terminal needs --console-socket when detached".into()));
     }
+    let filter = super::create::compile_seccomp(c.saved.seccomp.as_ref(), &c.saved.bundle.join("config.json"))?;
     let init = c.saved.pid;
     // Join only the namespaces init does not share with us.
     let mut join: Vec<(NamespaceType, PathBuf)> = Vec::new();
@@ -89,7 +90,7 @@ pub fn exec(o: ExecOpts, relay_tty: bool) -> Result<i32> {
                 }
                 Ok((ForkResult::Child, _)) => {
                     let e = match Placement::enter_v1_self(&v1_tasks) {
-                        Ok(()) => exec_child(&o.process, console.as_ref(), &cchan, o.preserve_fds, in_userns),
+                        Ok(()) => exec_child(&o.process, console.as_ref(), &cchan, o.preserve_fds, in_userns, filter.as_ref()),
                         Err(e) => e,
                     };
                     let _ = cchan.send(&Msg::Fail(crate::error::chain(&e)));
@@ -138,14 +139,18 @@ pub fn exec(o: ExecOpts, relay_tty: bool) -> Result<i32> {
         Some(s) => Some(tty::recv_fd(s.as_fd()).map_err(fail)?),
         None => None,
     };
-    // The sync socket closes on a successful exec; a message means it failed.
-    match pchan.recv() {
-        Ok(Msg::Fail(s)) => {
-            let _ = waitpid(pid, None);
-            return Err(Error::Init(s));
+    // The sync socket closes on a successful exec; a message means it
+    // failed, or hands over the seccomp listener fd for the agent.
+    loop {
+        match pchan.recv_fd() {
+            Ok((Msg::Fail(s), _)) => {
+                let _ = waitpid(pid, None);
+                return Err(Error::Init(s));
+            }
+            Ok((Msg::SeccompListener, Some(fd))) => forward_listener(&c, pid.as_raw(), &fd).map_err(fail)?,
+            Ok((m, _)) => return Err(fail(Error::Other(format!("sync: unexpected {m:?}")))),
+            Err(_) => break,
         }
-        Ok(m) => return Err(fail(Error::Other(format!("sync: unexpected {m:?}")))),
-        Err(_) => {}
     }
     if let Some(pf) = &o.pid_file {
         super::create::write_pid_file(pf, pid.as_raw())?;
@@ -156,9 +161,18 @@ pub fn exec(o: ExecOpts, relay_tty: bool) -> Result<i32> {
     }
 }
 
+/// Sends the exec'd process's seccomp listener fd to the agent; the
+/// container is running, the process about to exec.
+fn forward_listener(c: &Container, pid: i32, fd: &OwnedFd) -> Result<()> {
+    let s = c.saved.seccomp.as_ref().ok_or_else(|| Error::Other("a seccomp listener, but the container has no seccomp profile".into()))?;
+    let path = s.listener_path.as_deref().ok_or_else(|| Error::Other("a seccomp listener without a listenerPath".into()))?;
+    let msg = crate::seccomp::notify::ContainerProcessState::new(pid, s.listener_metadata.clone(), c.oci_state());
+    crate::seccomp::notify::send_to_listener(path, fd.as_fd(), &msg)
+}
+
 /// In the process that will become the exec'd program, already in the
 /// container's namespaces.
-fn exec_child(p: &Process, console: Option<&OwnedFd>, chan: &Channel, preserve_fds: usize, in_userns: bool) -> Error {
+fn exec_child(p: &Process, console: Option<&OwnedFd>, chan: &Channel, preserve_fds: usize, in_userns: bool, filter: Option<&crate::seccomp::Filter>) -> Error {
     let r = (|| -> Result<(PathBuf, Vec<String>)> {
         chan.expect(&Msg::Go)?;
         nix::unistd::setsid().ctx(|| "setsid".into())?;
@@ -182,7 +196,11 @@ fn exec_child(p: &Process, console: Option<&OwnedFd>, chan: &Channel, preserve_f
         Ok((exe, env))
     })();
     match r {
-        Ok((exe, env)) => process::become_user_and_exec(p, &exe, &env, preserve_fds, in_userns),
+        Ok((exe, env)) => {
+            let send_listener = |fd: std::os::fd::BorrowedFd| chan.send_fd(&Msg::SeccompListener, fd);
+            let seccomp = filter.map(|filter| process::SeccompStep { filter, who: "exec", send_listener: &send_listener });
+            process::become_user_and_exec(p, &exe, &env, preserve_fds, in_userns, seccomp.as_ref())
+        }
         Err(e) => e,
     }
 }

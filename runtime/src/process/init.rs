@@ -30,6 +30,8 @@ pub struct InitArgs<'a> {
     pub v1_tasks: Vec<(PathBuf, std::fs::File)>,
     /// Id-mapped copies of mount sources, by mount index (see rootfs::idmap).
     pub idmapped: Vec<Option<OwnedFd>>,
+    /// `linux.seccomp`, compiled by the runtime before it forked.
+    pub seccomp: Option<&'a crate::seccomp::Filter>,
 }
 
 /// Runs in the forked init; returns the exit code if it cannot exec.
@@ -179,7 +181,10 @@ fn start_phase(a: &InitArgs, conn: &OwnedFd) -> Error {
         Err(e) => return e,
     };
     let in_userns = a.spec.namespace(NamespaceType::User).is_some();
-    process::become_user_and_exec(&process, &exe, &env, a.preserve_fds, in_userns)
+    // `start` waits on `conn`: it forwards a NOTIFY listener fd to the agent.
+    let send_listener = |fd: std::os::fd::BorrowedFd| tty::send_fd_with(conn.as_fd(), fd, process::SECCOMP_LISTENER_MARK, "sending the seccomp listener fd to start");
+    let seccomp = a.seccomp.map(|filter| process::SeccompStep { filter, who: "init", send_listener: &send_listener });
+    process::become_user_and_exec(&process, &exe, &env, a.preserve_fds, in_userns, seccomp.as_ref())
 }
 
 fn set_domainname(name: &str) -> Result<()> {

@@ -58,16 +58,44 @@ pub fn final_env(p: &Process) -> Vec<String> {
     env
 }
 
-/// Switches to the process's user and capabilities, then execs it.
-/// Returns only on failure.
-pub fn become_user_and_exec(p: &Process, exe: &Path, env: &[String], preserve_fds: usize, in_userns: bool) -> Error {
-    match try_exec(p, exe, env, preserve_fds, in_userns) {
+/// The payload that travels with a seccomp listener fd from a container
+/// process to the runtime process that forwards it to the agent.
+pub const SECCOMP_LISTENER_MARK: &str = "seccomp-listener\n";
+
+/// The filter a process installs before exec, and where its NOTIFY
+/// listener fd goes (the process cannot reach `listenerPath` itself: it
+/// may already be inside the container's mount namespace).
+pub struct SeccompStep<'a> {
+    pub filter: &'a crate::seccomp::Filter,
+    pub who: &'a str,
+    pub send_listener: &'a dyn Fn(std::os::fd::BorrowedFd) -> Result<()>,
+}
+
+impl SeccompStep<'_> {
+    fn install(&self) -> Result<()> {
+        if let Some(listener) = self.filter.install()? {
+            // First call under the filter: NOTIFY is refused on sendmsg, so it cannot wait on itself.
+            (self.send_listener)(std::os::fd::AsFd::as_fd(&listener))?;
+        }
+        Ok(())
+    }
+}
+
+/// Switches to the process's user and capabilities, installs the seccomp
+/// filter, then execs. Returns only on failure.
+pub fn become_user_and_exec(p: &Process, exe: &Path, env: &[String], preserve_fds: usize, in_userns: bool, seccomp: Option<&SeccompStep>) -> Error {
+    match try_exec(p, exe, env, preserve_fds, in_userns, seccomp) {
         Ok(never) => match never {},
         Err(e) => e,
     }
 }
 
-fn try_exec(p: &Process, exe: &Path, env: &[String], preserve_fds: usize, in_userns: bool) -> Result<std::convert::Infallible> {
+fn try_exec(p: &Process, exe: &Path, env: &[String], preserve_fds: usize, in_userns: bool, seccomp: Option<&SeccompStep>) -> Result<std::convert::Infallible> {
+    // Without no_new_privs the kernel wants CAP_SYS_ADMIN for a filter: install it while we have it.
+    if let Some(s) = seccomp.filter(|_| !p.no_new_privileges) {
+        s.filter.explain(s.who, false);
+        s.install()?;
+    }
     if let Some(c) = &p.capabilities {
         crate::capabilities::drop_bounding(c)?;
     }
@@ -106,7 +134,17 @@ fn try_exec(p: &Process, exe: &Path, env: &[String], preserve_fds: usize, in_use
     let cexe = CString::new(exe.as_os_str().as_bytes()).map_err(|_| Error::Usage("program path contains NUL".into()))?;
     let args: Vec<CString> = p.args.iter().map(|a| CString::new(a.as_bytes())).collect::<std::result::Result<_, _>>().map_err(|_| Error::Usage("an argument contains NUL".into()))?;
     let envs: Vec<CString> = env.iter().map(|a| CString::new(a.as_bytes())).collect::<std::result::Result<_, _>>().map_err(|_| Error::Usage("an environment variable contains NUL".into()))?;
+    // With no_new_privs: as late as possible, so only execve runs under the
+    // container's filter (everything above is already prepared, and the
+    // narration written before it).
+    let late = seccomp.filter(|_| p.no_new_privileges);
+    if let Some(s) = late {
+        s.filter.explain(s.who, true);
+    }
     explain::step("init", format!("execve({}, {:?})", exe.display(), p.args), "replace the runtime's code with the container's program; the namespaces, mounts, cgroup and credentials stay");
+    if let Some(s) = late {
+        s.install()?;
+    }
     let e = nix::unistd::execve(&cexe, &args, &envs).unwrap_err();
     Err(Error::sys(format!("exec {}", exe.display()), e))
 }
