@@ -59,7 +59,7 @@ static:
 	  ls -l $(TARGET_DIR)/$$t/release/berth-runtime; \
 	done
 
-bench: build
+bench: build bench-seccomp
 	scripts/bench.sh $(abspath $(RUNTIME))
 
 # The seccomp filter's cost: compile + install, and per-syscall overhead.

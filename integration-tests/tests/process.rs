@@ -2,7 +2,7 @@
 //! inside the container by the probe.
 
 use berth_integration_tests::*;
-use serde_json::json;
+use serde_json::{json, Value};
 
 #[test]
 fn process_fields_take_effect() {
@@ -186,4 +186,30 @@ fn hostname_without_uts_namespace_is_refused() {
     let err = env.fails(&["run", "--bundle", b.p(), &id]);
     assert!(err.contains("hostname"), "{err}");
     env.assert_gone(&id);
+}
+
+#[test]
+fn no_new_privileges_blocks_a_setuid_gain() {
+    use std::os::unix::fs::PermissionsExt;
+    let env = Env::new("nnp");
+    let mut b = env.bundle("a");
+    // A setuid-root copy of the probe: exec'd by uid 1000 it would run with euid 0.
+    let suid = b.rootfs().join("bin/suid-probe");
+    std::fs::copy(probe_bin(), &suid).unwrap();
+    std::os::unix::fs::chown(&suid, Some(0), Some(0)).unwrap();
+    std::fs::set_permissions(&suid, std::fs::Permissions::from_mode(0o4755)).unwrap();
+    b.config["process"]["user"] = json!({"uid": 1000, "gid": 1000});
+    b.config["process"]["args"] = json!(["/bin/suid-probe", "report"]);
+    b.config["process"]["noNewPrivileges"] = json!(true);
+    b.save();
+    let out = env.ok(&["run", "--bundle", b.p(), &env.id("a")]);
+    let r: Value = serde_json::from_str(out.lines().last().unwrap()).unwrap();
+    assert_eq!((r["uid"].as_u64(), r["euid"].as_u64()), (Some(1000), Some(1000)), "no_new_privs: the setuid bit is ignored");
+    assert_eq!(r["no_new_privs"], true);
+    // Without it, the same exec gains euid 0: the test can tell the difference.
+    b.config["process"]["noNewPrivileges"] = json!(false);
+    b.save();
+    let out = env.ok(&["run", "--bundle", b.p(), &env.id("b")]);
+    let r: Value = serde_json::from_str(out.lines().last().unwrap()).unwrap();
+    assert_eq!((r["uid"].as_u64(), r["euid"].as_u64()), (Some(1000), Some(0)), "setuid works when no_new_privs is off");
 }
