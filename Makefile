@@ -34,8 +34,10 @@ test: test-unit test-integration test-v2 test-cross test-compat
 test-unit:
 	$(CARGO) test --workspace --exclude berth-integration-tests
 
+DEBIAN_ROOTFS ?= /var/tmp/berth-debian-rootfs
 test-integration: build probe
-	BERTH_RUNTIME=$(abspath $(RUNTIME)) BERTH_PROBE=$(abspath $(PROBE)) \
+	scripts/debian-rootfs.sh $(DEBIAN_ROOTFS)
+	BERTH_RUNTIME=$(abspath $(RUNTIME)) BERTH_PROBE=$(abspath $(PROBE)) BERTH_DEBIAN_ROOTFS=$(DEBIAN_ROOTFS) \
 	  $(CARGO) test --release -p berth-integration-tests -- --test-threads=2
 
 # The cgroup tests again, inside a pure cgroup2 VM (../shared/vm): the

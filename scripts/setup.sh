@@ -2,7 +2,7 @@
 # Installs everything `make demo` and `make test` need on Debian 12, as root.
 set -eu
 need=""
-for p in busybox-static qemu-user-static gcc-arm-linux-gnueabihf libc6-dev-armhf-cross iproute2 procps; do
+for p in busybox-static qemu-user-static gcc-arm-linux-gnueabihf libc6-dev-armhf-cross iproute2 procps debootstrap; do
   dpkg -s "$p" >/dev/null 2>&1 || need="$need $p"
 done
 if [ -n "$need" ]; then

@@ -12,6 +12,10 @@ cd "$(dirname "$0")/.."
 BINS=$(cargo test --release -p berth-integration-tests --tests --no-run --message-format=json 2>/dev/null \
   | sed -n 's/.*"executable":"\([^"]*\)".*/\1/p')
 [ -n "$BINS" ] || { echo "test-v2: could not build the integration test binaries"; exit 1; }
+# The Debian workload test needs a 130 MB rootfs the VM does not have; it
+# tests seccomp and capabilities, which do not depend on the cgroup version,
+# and runs on the host in test-integration.
+BINS=$(echo "$BINS" | grep -v '/debian_workload-')
 RUN=$(mktemp /tmp/berth-v2.XXXXXX.sh)
 trap 'rm -f "$RUN"' EXIT
 {
