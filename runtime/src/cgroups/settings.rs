@@ -165,21 +165,8 @@ pub fn plan_v1(r: &Resources) -> Plan {
         if let Some(rt) = c.realtime_runtime.filter(|r| *r != 0) {
             out.push(set(Family::Cpu, "cpu.rt_runtime_us", rt));
         }
-        if let Some(i) = c.idle {
-            out.push(set(Family::Cpu, "cpu.idle", i));
-        }
-        if let Some(s) = c.cpus.as_deref().filter(|s| !s.is_empty()) {
-            out.push(set(Family::Cpuset, "cpuset.cpus", s));
-        }
-        if let Some(s) = c.mems.as_deref().filter(|s| !s.is_empty()) {
-            out.push(set(Family::Cpuset, "cpuset.mems", s));
-        }
     }
-    if let Some(p) = &r.pids {
-        if p.limit != 0 {
-            out.push(set(Family::Pids, "pids.max", if p.limit < 0 { "max".into() } else { p.limit.to_string() }));
-        }
-    }
+    same_in_both(r, &mut out);
     if let Some(b) = &r.block_io {
         if let Some(w) = b.weight.filter(|w| *w != 0) {
             out.push(set(Family::Io, "blkio.weight", w));
@@ -220,6 +207,26 @@ pub fn plan_v1(r: &Resources) -> Plan {
     rdma(r, &mut out);
     unified(r, &mut out);
     out
+}
+
+/// The files v1 and v2 name alike: cpu.idle, cpuset.cpus/mems, pids.max.
+fn same_in_both(r: &Resources, out: &mut Plan) {
+    if let Some(c) = &r.cpu {
+        if let Some(i) = c.idle {
+            out.push(set(Family::Cpu, "cpu.idle", i));
+        }
+        if let Some(s) = c.cpus.as_deref().filter(|s| !s.is_empty()) {
+            out.push(set(Family::Cpuset, "cpuset.cpus", s));
+        }
+        if let Some(s) = c.mems.as_deref().filter(|s| !s.is_empty()) {
+            out.push(set(Family::Cpuset, "cpuset.mems", s));
+        }
+    }
+    if let Some(p) = &r.pids {
+        if p.limit != 0 {
+            out.push(set(Family::Pids, "pids.max", if p.limit < 0 { "max".into() } else { p.limit.to_string() }));
+        }
+    }
 }
 
 fn rdma(r: &Resources, out: &mut Plan) {
@@ -295,21 +302,8 @@ pub fn plan_v2(r: &Resources) -> Plan {
         if c.realtime_period.is_some_and(|p| p != 0) || c.realtime_runtime.is_some_and(|r| r != 0) {
             out.refuse(Family::Cpu, unsupported("cpu.realtimeRuntime", "v2 has no realtime bandwidth control per cgroup"));
         }
-        if let Some(i) = c.idle {
-            out.push(set(Family::Cpu, "cpu.idle", i));
-        }
-        if let Some(s) = c.cpus.as_deref().filter(|s| !s.is_empty()) {
-            out.push(set(Family::Cpuset, "cpuset.cpus", s));
-        }
-        if let Some(s) = c.mems.as_deref().filter(|s| !s.is_empty()) {
-            out.push(set(Family::Cpuset, "cpuset.mems", s));
-        }
     }
-    if let Some(p) = &r.pids {
-        if p.limit != 0 {
-            out.push(set(Family::Pids, "pids.max", if p.limit < 0 { "max".into() } else { p.limit.to_string() }));
-        }
-    }
+    same_in_both(r, &mut out);
     if let Some(b) = &r.block_io {
         if let Some(w) = b.weight.filter(|w| *w != 0) {
             out.push(set(Family::Io, "io.weight", format!("default {}", convert::blkio_weight_to_io_weight(w))));
