@@ -15,7 +15,7 @@ DEMO_DIR ?= /tmp/berth-demo
 all: build
 
 build:
-	$(CARGO) build --release -p berth-runtime
+	$(CARGO) build --release -p berth-runtime -p berth-shim
 
 probe:
 	$(CARGO) build --release -p berth-probe --target $(PROBE_TARGET)
@@ -37,7 +37,7 @@ test-unit:
 DEBIAN_ROOTFS ?= /var/tmp/berth-debian-rootfs
 test-integration: build probe
 	scripts/debian-rootfs.sh $(DEBIAN_ROOTFS)
-	BERTH_RUNTIME=$(abspath $(RUNTIME)) BERTH_PROBE=$(abspath $(PROBE)) BERTH_DEBIAN_ROOTFS=$(DEBIAN_ROOTFS) \
+	BERTH_RUNTIME=$(abspath $(RUNTIME)) BERTH_PROBE=$(abspath $(PROBE)) BERTH_SHIM=$(abspath $(TARGET_DIR)/release/berth-shim) BERTH_DEBIAN_ROOTFS=$(DEBIAN_ROOTFS) \
 	  $(CARGO) test --release -p berth-integration-tests -- --test-threads=2
 
 # The cgroup tests again, inside a pure cgroup2 VM (../shared/vm): the
