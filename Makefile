@@ -10,7 +10,7 @@ RUNTIME := $(TARGET_DIR)/release/berth-runtime
 PROBE   := $(TARGET_DIR)/$(PROBE_TARGET)/release/berth-probe
 DEMO_DIR ?= /tmp/berth-demo
 
-.PHONY: all build probe demo test test-unit test-integration test-v2 test-cross test-compat static bench bench-seccomp compat setup clean
+.PHONY: all build probe demo test test-unit test-integration test-v2 test-cross test-compat static bench bench-seccomp compat conformance setup clean
 
 all: build
 
@@ -72,6 +72,11 @@ bench-seccomp: build probe
 # The runtime under real clients: podman and containerd's ctr.
 compat: build
 	scripts/compat.sh $(abspath $(RUNTIME))
+
+# A measurement, not a test: opencontainers/runtime-tools' validation suite
+# against berth-runtime and runc (docs/conformance.md). Not part of make test.
+conformance: build
+	scripts/conformance.sh $(abspath $(RUNTIME))
 
 clean:
 	$(CARGO) clean

@@ -213,3 +213,32 @@ fn no_new_privileges_blocks_a_setuid_gain() {
     let r: Value = serde_json::from_str(out.lines().last().unwrap()).unwrap();
     assert_eq!((r["uid"].as_u64(), r["euid"].as_u64()), (Some(1000), Some(0)), "setuid works when no_new_privs is off");
 }
+
+#[test]
+fn capability_outside_the_runtimes_bounding_set_is_refused_at_create() {
+    let env = Env::new("capbnd");
+    let mut b = env.bundle("a");
+    let set = json!(["CAP_CHOWN", "CAP_SYS_BOOT"]);
+    b.config["process"]["capabilities"] = json!({"bounding": set, "permitted": set, "effective": set});
+    b.save();
+    let id = env.id("a");
+    // The runtime started without CAP_SYS_BOOT in its own bounding set, as
+    // on a host (or under a caller) that withholds it: no container process
+    // can ever have it, and create must say so (runc's create fails too).
+    let rt = env.rt();
+    let err_p = b.path.join("create.err");
+    let status = std::process::Command::new("setpriv")
+        .args(["--bounding-set", "-sys_boot", "--"])
+        .arg(rt.get_program())
+        .args(rt.get_args())
+        .args(["create", "--bundle", b.p(), &id])
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::fs::File::create(&err_p).unwrap())
+        .status()
+        .expect("spawning setpriv");
+    let err = std::fs::read_to_string(&err_p).unwrap();
+    assert!(!status.success(), "create should have failed");
+    assert!(err.contains("field `process.capabilities`") && err.contains("CAP_SYS_BOOT in the effective set") && err.contains("bounding set of the runtime itself"), "{err}");
+    env.assert_gone(&id);
+}

@@ -19,6 +19,41 @@ pub fn validate(c: &Capabilities) -> std::result::Result<(), String> {
     Ok(())
 }
 
+/// A capability outside the runtime's own bounding set can never be had by
+/// a process it starts: the bounding set is inherited and only shrinks,
+/// even into a new user namespace. Checked at create (runc's create fails
+/// too, with "unable to apply caps: operation not permitted"), naming the
+/// capabilities, instead of a bare EPERM from capset at start. Names the
+/// kernel does not know are left to `to_set` (skipped with a warning).
+pub fn check_attainable(c: &Capabilities) -> std::result::Result<(), String> {
+    let bounding = caps::read(None, CapSet::Bounding).map_err(|e| format!("reading this runtime's bounding set: {e}"))?;
+    let supported = caps::runtime::thread_all_supported();
+    missing_from_bounding(c, &bounding, &supported)
+}
+
+fn missing_from_bounding(c: &Capabilities, bounding: &CapsHashSet, supported: &CapsHashSet) -> std::result::Result<(), String> {
+    for (set, names) in sets(c) {
+        if set == "bounding" {
+            continue; // keeping a capability in the bounding set that is not there is a no-op
+        }
+        let mut missing: Vec<&str> = names
+            .iter()
+            .flatten()
+            .filter(|n| Capability::from_str(n).is_ok_and(|cap| supported.contains(&cap) && !bounding.contains(&cap)))
+            .map(|n| n.as_str())
+            .collect();
+        if !missing.is_empty() {
+            missing.sort_unstable();
+            return Err(format!(
+                "{} in the {set} set: not in the bounding set of the runtime itself (CapBnd in /proc/self/status), so no process it starts can have it; \
+                 the host or the runtime's caller withholds it: remove it from process.capabilities",
+                missing.join(",")
+            ));
+        }
+    }
+    Ok(())
+}
+
 fn sets(c: &Capabilities) -> [(&'static str, &Option<Vec<String>>); 5] {
     [
         ("bounding", &c.bounding),
@@ -94,6 +129,23 @@ pub fn apply(c: &Capabilities) -> Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn capabilities_outside_the_runtimes_bounding_set_are_named() {
+        let supported: CapsHashSet = [Capability::CAP_CHOWN, Capability::CAP_SYS_RESOURCE, Capability::CAP_NET_RAW].into_iter().collect();
+        let bounding: CapsHashSet = [Capability::CAP_CHOWN, Capability::CAP_NET_RAW].into_iter().collect();
+        let wants = |set: Vec<&str>| Capabilities {
+            bounding: Some(vec!["CAP_CHOWN".into(), "CAP_SYS_RESOURCE".into()]),
+            permitted: Some(set.iter().map(|s| s.to_string()).collect()),
+            ..Default::default()
+        };
+        // In the bounding list only: fine (nothing to keep).
+        assert!(missing_from_bounding(&wants(vec!["CAP_CHOWN"]), &bounding, &supported).is_ok());
+        let err = missing_from_bounding(&wants(vec!["CAP_SYS_RESOURCE", "CAP_CHOWN"]), &bounding, &supported).unwrap_err();
+        assert!(err.starts_with("CAP_SYS_RESOURCE in the permitted set: not in the bounding set of the runtime itself"), "{err}");
+        // A capability the kernel does not have is skipped later with a warning, not refused here.
+        assert!(missing_from_bounding(&wants(vec!["CAP_BPF"]), &bounding, &supported).is_ok());
+    }
 
     #[test]
     fn validation() {

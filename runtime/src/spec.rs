@@ -603,6 +603,7 @@ impl Spec {
             }
             if let Some(c) = &p.capabilities {
                 crate::capabilities::validate(c).map_err(|msg| bad("process.capabilities", msg))?;
+                crate::capabilities::check_attainable(c).map_err(|msg| bad("process.capabilities", msg))?;
             }
         }
         for (i, m) in self.mounts.iter().enumerate() {
