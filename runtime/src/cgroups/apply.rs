@@ -69,6 +69,14 @@ fn write(dir: &Path, s: &Setting) -> Result<()> {
     // Never create: a file the kernel does not offer must fail, not appear.
     let r = std::fs::OpenOptions::new().write(true).open(&file).and_then(|mut f| std::io::Write::write_all(&mut f, s.value.as_bytes()));
     match r {
+        Ok(()) if s.optional => {
+            // Kernels since 5.16 accept a kmem limit and ignore it: say so.
+            let now = std::fs::read_to_string(&file).unwrap_or_default();
+            if now.trim() != s.value {
+                tracing::warn!("{}: the kernel accepted {:?} but reads back {:?}: this kernel no longer enforces it", file.display(), s.value, now.trim());
+            }
+            Ok(())
+        }
         Ok(()) => Ok(()),
         Err(e) if s.optional => {
             tracing::warn!("{} not set: writing {:?} to {}: {e} (this kernel no longer supports it)", s.file, s.value, file.display());
