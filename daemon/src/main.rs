@@ -50,7 +50,8 @@ fn run() -> anyhow::Result<()> {
     };
     let explicit_group = flags.group.is_some();
     let cfg = config::load(flags)?;
-    tracing_subscriber::fmt().with_max_level(cfg.log_level).with_writer(std::io::stderr).with_target(false).init();
+    use std::io::IsTerminal;
+    tracing_subscriber::fmt().with_max_level(cfg.log_level).with_writer(std::io::stderr).with_ansi(std::io::stderr().is_terminal()).with_target(false).init();
     // Two workers are plenty for an API socket; unpacking runs on the
     // blocking pool, one thread per layer in flight.
     let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).max_blocking_threads(16).enable_all().build().context("starting the tokio runtime")?;

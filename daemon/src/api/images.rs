@@ -50,6 +50,10 @@ fn filters(q: &Query) -> Result<Vec<(String, String)>> {
     Ok(out)
 }
 
+fn ref_match(pat: &str, tag: &str) -> bool {
+    glob(pat, tag) || tag.rsplit_once(':').is_some_and(|(repo, _)| glob(pat, repo))
+}
+
 fn matches(f: &[(String, String)], img: &ImageRecord) -> Result<bool> {
     for (k, v) in f {
         let ok = match k.as_str() {
@@ -58,7 +62,7 @@ fn matches(f: &[(String, String)], img: &ImageRecord) -> Result<bool> {
                 "false" | "0" => !img.tags.is_empty(),
                 _ => return Err(Error::BadParameter(format!("invalid filter 'dangling={v}'"))),
             },
-            _ => familiar(&img.tags).iter().any(|t| glob(v, t) || t.rsplit_once(':').is_some_and(|(repo, _)| glob(v, repo))),
+            _ => familiar(&img.tags).iter().any(|t| ref_match(v, t)),
         };
         if !ok {
             return Ok(false);
@@ -77,11 +81,15 @@ pub fn list(s: &State, q: &Query) -> Result<hyper::Response<Body>> {
             continue;
         }
         let cfg = config_of(s, &img)?;
+        // With a reference filter, only the matching names are listed, as
+        // docker does (`images busybox` does not show the image's other tags).
+        let refs: Vec<&String> = f.iter().filter(|(k, _)| k == "reference").map(|(_, v)| v).collect();
+        let tags: Vec<String> = familiar(&img.tags).into_iter().filter(|t| refs.iter().all(|p| ref_match(p, t))).collect();
         let labels = cfg.config.as_ref().and_then(|c| c.get("Labels")).filter(|l| l.is_object()).cloned().unwrap_or(json!({}));
         out.push(json!({
             "Id": img.id.to_string(),
             "ParentId": "",
-            "RepoTags": familiar(&img.tags),
+            "RepoTags": tags,
             "RepoDigests": familiar(&img.repo_digests),
             "Created": img.created.as_deref().and_then(crate::time::parse_rfc3339).unwrap_or(0),
             "Size": img.size,

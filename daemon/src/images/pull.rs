@@ -100,7 +100,7 @@ pub async fn run(store: Arc<Store>, res: Resolved, progress: Progress, concurren
 
 async fn run_pinned(store: &Arc<Store>, res: Resolved, progress: &Progress, concurrency: usize) -> Result<()> {
     let r = &res.reference;
-    emit(progress, json!({"status": format!("Pulling from {}", r.familiar_repository()), "id": r.tag().map(str::to_string).unwrap_or_else(|| r.manifest_reference())}));
+    emit(progress, json!({"status": format!("Pulling from {}", r.path()), "id": r.tag().map(str::to_string).unwrap_or_else(|| r.manifest_reference())}));
     let (mdigest, mbody, manifest) = &res.manifest;
     let mut blobs = vec![(mdigest.clone(), mbody.len() as u64), (manifest.config.digest.clone(), res.config.0.len() as u64)];
     if let Some((d, b)) = &res.index {
