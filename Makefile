@@ -4,16 +4,25 @@
 CARGO   ?= cargo
 PROBE_TARGET := x86_64-unknown-linux-musl
 STATIC_TARGETS := x86_64-unknown-linux-musl aarch64-unknown-linux-musl armv7-unknown-linux-gnueabihf
-RUNTIME := target/release/berth-runtime
-PROBE   := target/$(PROBE_TARGET)/release/berth-probe
+# The daemon and CLI link SQLite's C (rusqlite bundled): static for x86_64 musl so far.
+DAEMON_STATIC_TARGETS := x86_64-unknown-linux-musl
+# Cargo's output directory, honouring CARGO_TARGET_DIR.
+TARGET_DIR := $(abspath $(or $(CARGO_TARGET_DIR),target))
+RUNTIME := $(TARGET_DIR)/release/berth-runtime
+BERTHD  := $(TARGET_DIR)/release/berthd
+BERTH   := $(TARGET_DIR)/release/berth
+PROBE   := $(TARGET_DIR)/$(PROBE_TARGET)/release/berth-probe
 DEMO_DIR ?= /tmp/berth-demo
+# Image fixtures and their registries (../shared/fixtures), for the image tests.
+BERTH_FIXTURES ?= /tmp/oci-fixtures
+export BERTH_FIXTURES
 
-.PHONY: all build probe demo test test-unit test-integration test-cross test-compat static bench compat setup clean
+.PHONY: all build probe demo test test-unit test-integration test-cross test-compat static bench bench-pull compat setup clean fixtures-up fixtures-down
 
 all: build
 
 build:
-	$(CARGO) build --release -p berth-runtime
+	$(CARGO) build --release -p berth-runtime -p berthd -p berth
 
 probe:
 	$(CARGO) build --release -p berth-probe --target $(PROBE_TARGET)
@@ -21,7 +30,7 @@ probe:
 # Builds the runtime, makes a busybox bundle from Debian's busybox-static
 # and runs it with --explain: every kernel step, with the reason for it.
 demo: build
-	scripts/demo.sh $(CURDIR)/$(RUNTIME) $(DEMO_DIR)
+	scripts/demo.sh $(RUNTIME) $(DEMO_DIR)
 
 # Installs what the tests need (Debian packages, Rust targets).
 setup:
@@ -32,9 +41,19 @@ test: test-unit test-integration test-cross test-compat
 test-unit:
 	$(CARGO) test --workspace --exclude berth-integration-tests
 
+# Starts the fixture registries, runs every end-to-end test, and stops the
+# registries again whatever the result.
 test-integration: build probe
-	BERTH_RUNTIME=$(CURDIR)/$(RUNTIME) BERTH_PROBE=$(CURDIR)/$(PROBE) \
-	  $(CARGO) test --release -p berth-integration-tests -- --test-threads=2
+	scripts/fixtures.sh up
+	status=0; BERTH_RUNTIME=$(RUNTIME) BERTH_PROBE=$(PROBE) BERTHD=$(BERTHD) BERTH=$(BERTH) \
+	  $(CARGO) test --release -p berth-integration-tests -- --test-threads=2 || status=$$?; \
+	  scripts/fixtures.sh down; exit $$status
+
+fixtures-up:
+	scripts/fixtures.sh up
+
+fixtures-down:
+	scripts/fixtures.sh down
 
 # The unit tests of the aarch64 and armv7 builds, run under qemu-user-static.
 test-cross:
@@ -42,20 +61,24 @@ test-cross:
 	$(CARGO) test -p berth-runtime --lib --target armv7-unknown-linux-gnueabihf
 
 test-compat: build
-	scripts/compat.sh $(CURDIR)/$(RUNTIME)
+	scripts/compat.sh $(RUNTIME)
 
 static:
 	@for t in $(STATIC_TARGETS); do \
 	  $(CARGO) build --release -p berth-runtime --target $$t || exit 1; \
-	  ls -l target/$$t/release/berth-runtime; \
+	  ls -l $(TARGET_DIR)/$$t/release/berth-runtime; \
+	done
+	@for t in $(DAEMON_STATIC_TARGETS); do \
+	  $(CARGO) build --release -p berthd -p berth --target $$t || exit 1; \
+	  ls -l $(TARGET_DIR)/$$t/release/berthd $(TARGET_DIR)/$$t/release/berth; \
 	done
 
 bench: build
-	scripts/bench.sh $(CURDIR)/$(RUNTIME)
+	scripts/bench.sh $(RUNTIME)
 
 # The runtime under real clients: podman and containerd's ctr.
 compat: build
-	scripts/compat.sh $(CURDIR)/$(RUNTIME)
+	scripts/compat.sh $(RUNTIME)
 
 clean:
 	$(CARGO) clean
