@@ -532,6 +532,24 @@ mod sys {
         Err(io::Error::from_raw_os_error(libc::EAGAIN))
     }
 
+    /// Whether this kernel (or emulator: qemu-user lacks it) has openat2.
+    #[cfg(test)]
+    pub fn has_openat2() -> bool {
+        match open_in_root_raw(libc::AT_FDCWD, c".") {
+            Err(e) => e.raw_os_error() != Some(libc::ENOSYS),
+            Ok(_) => true,
+        }
+    }
+
+    #[cfg(test)]
+    fn open_in_root_raw(root: RawFd, path: &CStr) -> io::Result<OwnedFd> {
+        let how = OpenHow { flags: (libc::O_RDONLY | libc::O_DIRECTORY | libc::O_CLOEXEC) as u64, mode: 0, resolve: RESOLVE_IN_ROOT };
+        // SAFETY: path is a valid C string and how a properly sized open_how
+        // that both outlive the call; the result is checked.
+        let r = unsafe { libc::syscall(libc::SYS_openat2, root, path.as_ptr(), &how as *const OpenHow, std::mem::size_of::<OpenHow>()) };
+        owned(r)
+    }
+
     fn walk_nofollow(root: RawFd, path: &CStr) -> io::Result<OwnedFd> {
         let mut cur: Option<OwnedFd> = None;
         for c in path.to_bytes().split(|&b| b == b'/').filter(|c| !c.is_empty()) {

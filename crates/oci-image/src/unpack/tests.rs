@@ -186,6 +186,12 @@ fn symlinked_parents_stay_inside() {
     let mut f = e("root/tmp/x", b'0');
     f.data = b"x";
     t.add(f);
+    if !sys::has_openat2() {
+        // The fallback refuses symlinked parents outright.
+        assert!(a.unpack(&t.done()).is_err());
+        assert_eq!(a.outside_listing(), before);
+        return;
+    }
     a.unpack(&t.done()).unwrap();
     assert_eq!(a.outside_listing(), before);
     // They resolved as if the layer root were `/`.
