@@ -78,6 +78,12 @@ static:
 
 bench: build
 	scripts/bench.sh $(RUNTIME)
+	$(MAKE) bench-pull
+
+# Pull + unpack into tmpfs: berthd vs podman vs tar -x of the blobs.
+bench-pull: build
+	scripts/fixtures.sh up
+	status=0; scripts/bench-pull.sh $(BERTHD) $(BERTH) || status=$$?; scripts/fixtures.sh down; exit $$status
 
 # The runtime under real clients: podman and containerd's ctr.
 compat: build

@@ -282,8 +282,10 @@ async fn download_layer(store: &Arc<Store>, session: &Session, desc: &Descriptor
         let Ok(data) = frame.into_data() else { continue };
         got += data.len() as u64;
         if got > total {
-            send_err = Some(format!("blob {}: registry sent more than the {total} bytes the manifest lists", desc.digest));
-            break;
+            // Not a network hiccup: no retry, and nothing more is read.
+            drop(tx);
+            let _ = worker.await;
+            return Err(Error::Image(oci_image::Error::SizeMismatch { digest: desc.digest.to_string(), expected: total, actual: got }));
         }
         if tx.send(Ok(data)).await.is_err() {
             // The unpacker stopped: its error says why.
