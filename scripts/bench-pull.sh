@@ -85,9 +85,9 @@ tar_x() { # every layer blob of IMAGE from the OCI layout, extracted in order
   jq -r --arg i "$1" '.[$i].layers[] | "\(.mediaType) \(.digest)"' "$FX/fixtures.json" | while read -r mt dg; do
     blob="$FX/oci/$name/blobs/sha256/${dg#sha256:}"
     case "$mt" in
-      *zstd) tar --zstd -xf "$blob" -C "$W/tar/root" ;;
-      *gzip) tar -xzf "$blob" -C "$W/tar/root" ;;
-      *) tar -xf "$blob" -C "$W/tar/root" ;;
+      *zstd) tar --zstd --recursive-unlink -xf "$blob" -C "$W/tar/root" ;;
+      *gzip) tar --recursive-unlink -xzf "$blob" -C "$W/tar/root" ;;
+      *) tar --recursive-unlink -xf "$blob" -C "$W/tar/root" ;;
     esac
   done
   t1=$(now)

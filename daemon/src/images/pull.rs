@@ -332,6 +332,31 @@ impl Read for ChannelReader {
     }
 }
 
+/// The unpacker's side of the decompressor thread's channel.
+struct VecReader {
+    rx: std::sync::mpsc::Receiver<Vec<u8>>,
+    cur: Vec<u8>,
+    pos: usize,
+}
+
+impl Read for VecReader {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        while self.pos == self.cur.len() {
+            match self.rx.recv() {
+                Ok(v) => {
+                    self.cur = v;
+                    self.pos = 0;
+                }
+                Err(_) => return Ok(0),
+            }
+        }
+        let n = buf.len().min(self.cur.len() - self.pos);
+        buf[..n].copy_from_slice(&self.cur[self.pos..self.pos + n]);
+        self.pos += n;
+        Ok(n)
+    }
+}
+
 /// Copies what it reads into the temporary blob file and hashes it.
 struct Tee<R> {
     inner: R,
@@ -364,7 +389,7 @@ impl Drop for TempFile {
 /// The blocking half: tee to a temp blob (`store_blob`), decompress, unpack
 /// into staging (if `diff` is given), check both digests, then commit blob
 /// and layer. Returns (unpacked size, blob digest, blob size).
-fn write_layer<R: Read>(store: &Store, input: R, desc: &Descriptor, diff: Option<&Digest>, store_blob: Option<()>) -> Result<(u64, Digest, u64)> {
+fn write_layer<R: Read + Send>(store: &Store, input: R, desc: &Descriptor, diff: Option<&Digest>, store_blob: Option<()>) -> Result<(u64, Digest, u64)> {
     let mut guard = TempFile(None);
     let file = match store_blob {
         Some(()) => {
@@ -381,9 +406,38 @@ fn write_layer<R: Read>(store: &Store, input: R, desc: &Descriptor, diff: Option
     let mut size = 0;
     if let Some(diff) = diff {
         let s = StagedDir::new(&store.layer_path(diff))?;
-        let mut tar = HashingReader::new(unpack::decompress(&mut tee)?);
-        let stats = unpack::unpack(&mut tar, s.path(), &UnpackOptions::default())?;
-        let (got, _, _) = tar.finish().map_err(oci_image::Error::Tar)?;
+        // Two threads, as `tar -xz` is two processes: one decompresses and
+        // hashes, the other creates the files.
+        let (got, unpacked) = std::thread::scope(|sc| {
+            let (tx, rx) = std::sync::mpsc::sync_channel::<Vec<u8>>(16);
+            let tee = &mut tee;
+            let producer = sc.spawn(move || -> Result<Digest> {
+                let mut tar = HashingReader::new(unpack::decompress(tee)?);
+                loop {
+                    let mut buf = vec![0u8; 256 * 1024];
+                    let n = tar.read(&mut buf).map_err(oci_image::Error::Tar)?;
+                    if n == 0 {
+                        break;
+                    }
+                    buf.truncate(n);
+                    if tx.send(buf).is_err() {
+                        // The unpacker is done (end-of-archive) or failed.
+                        break;
+                    }
+                }
+                drop(tx);
+                // The rest (tar padding, trailer) still counts for the diff_id.
+                let (d, _, _) = tar.finish().map_err(oci_image::Error::Tar)?;
+                Ok(d)
+            });
+            let unpacked = unpack::unpack(VecReader { rx, cur: Vec::new(), pos: 0 }, s.path(), &UnpackOptions::default());
+            let got = producer.join().map_err(|_| Error::Internal("decompressor thread panicked".into()));
+            (got, unpacked)
+        });
+        // A broken stream can end a tar early at an entry boundary: the
+        // producer's error comes first.
+        let got = got??;
+        let stats = unpacked?;
         if &got != diff {
             return Err(Error::Image(oci_image::Error::DigestMismatch { expected: format!("diff_id {diff}"), actual: got.to_string() }));
         }
