@@ -282,3 +282,44 @@ fn daemon_socket_flags_and_shutdown() {
     let err = Command::new(berth_bin()).env("BERTH_HOST", format!("unix://{}", d.dir.join("nope.sock").display())).arg("images").output().unwrap();
     assert!(String::from_utf8_lossy(&err.stderr).contains("Is berthd running?"));
 }
+
+/// The realistic image, when the fixtures were built with it (SKIP_DEBIAN=0;
+/// CI skips it to stay fast): gzip and zstd, each tree equal to umoci's.
+#[test]
+fn debian_when_built() {
+    let fx: Value = serde_json::from_slice(&std::fs::read(fixtures().join("fixtures.json")).unwrap()).unwrap();
+    if fx.get("debian:bookworm").is_none() {
+        eprintln!("debian fixture not built (SKIP_DEBIAN=1): skipped");
+        return;
+    }
+    let reg = registry();
+    let d = Daemon::start("debian");
+    for tag in ["bookworm", "bookworm-zstd", "bookworm-docker"] {
+        d.ok(&["pull", "-q", &format!("{reg}/debian:{tag}")]);
+    }
+    // No umoci listing exists for debian: GNU tar extracting the same layer
+    // tar as root, keeping owners, modes and xattrs, is the reference.
+    let want_dir = d.dir.join("tar-x");
+    std::fs::create_dir_all(&want_dir).unwrap();
+    let st = Command::new("tar")
+        .args(["--xattrs", "--xattrs-include=*", "--numeric-owner", "-xpf"])
+        .arg(fixtures().join("work/debian.tar"))
+        .arg("-C")
+        .arg(&want_dir)
+        .status()
+        .unwrap();
+    assert!(st.success());
+    let want = tree_lines(&tree_of(&want_dir, &d.dir.join("want.tree")));
+    let lower = d.inspect(&format!("{reg}/debian:bookworm-zstd"))["GraphDriver"]["Data"]["LowerDir"].as_str().unwrap().to_string();
+    let got = tree_lines(&tree_of(std::path::Path::new(&lower), &d.dir.join("got.tree")));
+    if got != want {
+        let missing: Vec<_> = want.iter().filter(|l| !got.contains(l)).take(10).collect();
+        let extra: Vec<_> = got.iter().filter(|l| !want.contains(l)).take(10).collect();
+        panic!("debian tree differs from tar -x\nmissing: {missing:#?}\nunexpected: {extra:#?}");
+    }
+    assert!(got.len() > 6000, "{} entries", got.len());
+    let img = d.inspect(&format!("{reg}/debian:bookworm"));
+    assert_eq!(img["Config"]["Cmd"][0], "bash");
+    assert_eq!(d.store_entries().1.len(), 1, "gzip and zstd share one unpacked layer");
+    assert_store_consistent(&d);
+}
