@@ -83,7 +83,8 @@ bench: build
 # Pull + unpack into tmpfs: berthd vs podman vs tar -x of the blobs.
 bench-pull: build
 	scripts/fixtures.sh up
-	status=0; scripts/bench-pull.sh $(BERTHD) $(BERTH) || status=$$?; scripts/fixtures.sh down; exit $$status
+	status=0; scripts/bench-pull.sh $(BERTHD) $(BERTH) && FS=ext4 scripts/bench-pull.sh $(BERTHD) $(BERTH) || status=$$?; \
+	  scripts/fixtures.sh down; exit $$status
 
 # The runtime under real clients: podman and containerd's ctr.
 compat: build

@@ -2,6 +2,7 @@
 # make bench-pull: pull + unpack of fixture images into a fresh tmpfs, by
 # berthd, by podman (fresh --root), and by plain `tar -x` of the layer blobs
 # (the floor: decompress and create the files, nothing else). Best of $RUNS.
+# FS=ext4 uses a fresh loop-mounted ext4 per run instead of tmpfs.
 #
 #   scripts/bench-pull.sh /abs/berthd /abs/berth
 #
@@ -29,7 +30,7 @@ DPID=""
 cleanup() {
   set +e
   [ -n "$DPID" ] && kill "$DPID" 2>/dev/null && wait "$DPID" 2>/dev/null
-  grep " $W" /proc/self/mountinfo | awk '{print $5}' | sort -r | while read -r m; do umount -l "$m"; done
+  grep " $W" /proc/self/mountinfo | awk '{print $5}' | sort -r | while read -r m; do umount "$m" || umount -l "$m"; done
   rm -rf "$W"
 }
 trap cleanup EXIT
@@ -42,10 +43,18 @@ CONF
 export CONTAINERS_CONF="$W/containers.conf"
 
 now() { date +%s%N; }
-fresh() { # fresh DIR: an empty tmpfs there
+FS=${FS:-tmpfs}
+fresh() { # fresh DIR: an empty filesystem there, tmpfs or (FS=ext4) a new loop-mounted ext4
   mountpoint -q "$1" && umount "$1"
   mkdir -p "$1"
-  mount -t tmpfs -o size=2g tmpfs "$1"
+  case "$FS" in
+    tmpfs) mount -t tmpfs -o size=2g tmpfs "$1" ;;
+    ext4)
+      rm -f "$1.img"; truncate -s 3G "$1.img"
+      mkfs.ext4 -q -F "$1.img" >/dev/null
+      mount -o loop "$1.img" "$1" ;;
+    *) echo "FS must be tmpfs or ext4" >&2; exit 2 ;;
+  esac
 }
 ms() { echo $(( ($2 - $1) / 1000000 )); }
 
@@ -112,4 +121,4 @@ for img in $IMAGES; do
   printf '%-24s %10s %10s %10s %14s %14s\n' "$img" "$b" "$p" "$t" "$(awk -v a="$b" -v c="$t" 'BEGIN{printf "%.2fx", a/c}')" "$(awk -v a="$b" -v c="$p" 'BEGIN{printf "%.2fx", a/c}')"
 done
 echo "berthd RSS: idle $(cat "$W/idle.rss") kB, after the last pull $(cat "$W/pull.rss") kB"
-echo "(tmpfs data roots; blobs served by the local registry over loopback; best of $RUNS)"
+echo "($FS data roots, fresh for every run; blobs served by the local registry over loopback; best of $RUNS)"
