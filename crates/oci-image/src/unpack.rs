@@ -59,11 +59,21 @@ pub fn decompress<'a, R: Read + 'a>(reader: R) -> Result<Box<dyn Read + 'a>> {
     if head.starts_with(&[0x1f, 0x8b]) {
         Ok(Box::new(flate2::read::MultiGzDecoder::new(r)))
     } else if head.starts_with(&[0x28, 0xb5, 0x2f, 0xfd]) {
-        let d = ruzstd::decoding::StreamingDecoder::new(r).map_err(|e| Error::Tar(io::Error::new(io::ErrorKind::InvalidData, format!("zstd: {e}"))))?;
-        Ok(Box::new(d))
+        zstd_reader(r)
     } else {
         Ok(Box::new(r))
     }
+}
+
+#[cfg(feature = "zstd-c")]
+fn zstd_reader<'a, R: BufRead + 'a>(r: R) -> Result<Box<dyn Read + 'a>> {
+    Ok(Box::new(zstd::stream::read::Decoder::with_buffer(r).map_err(Error::Tar)?))
+}
+
+#[cfg(not(feature = "zstd-c"))]
+fn zstd_reader<'a, R: BufRead + 'a>(r: R) -> Result<Box<dyn Read + 'a>> {
+    let d = ruzstd::decoding::StreamingDecoder::new(r).map_err(|e| Error::Tar(io::Error::new(io::ErrorKind::InvalidData, format!("zstd: {e}"))))?;
+    Ok(Box::new(d))
 }
 
 /// Unpacks a (decompressed) layer tar into `root`, an existing directory the
@@ -631,7 +641,7 @@ mod sys {
     }
 
     fn times(t: (i64, i64)) -> [libc::timespec; 2] {
-        let ts = libc::timespec { tv_sec: t.0 as libc::time_t, tv_nsec: t.1 as _ };
+        let ts = libc::timespec { tv_sec: t.0 as _, tv_nsec: t.1 as _ };
         [ts, ts]
     }
 
