@@ -15,7 +15,11 @@ PROBE   := $(TARGET_DIR)/$(PROBE_TARGET)/release/berth-probe
 DEMO_DIR ?= /tmp/berth-demo
 # Image fixtures and their registries (../shared/fixtures), for the image tests.
 BERTH_FIXTURES ?= /tmp/oci-fixtures
-export BERTH_FIXTURES
+# The fixture scripts: ../shared/fixtures next to the checkout (DESIGN.md), or
+# the project machines' /work/shared when the checkout lives elsewhere.
+FIXTURE_SCRIPTS ?= $(firstword $(wildcard $(abspath $(CURDIR)/../shared/fixtures) /work/shared/fixtures))
+BERTH_FIXTURE_SCRIPTS := $(FIXTURE_SCRIPTS)
+export BERTH_FIXTURES FIXTURE_SCRIPTS BERTH_FIXTURE_SCRIPTS
 
 .PHONY: all build probe demo test test-unit test-integration test-cross test-compat static bench bench-pull compat setup clean fixtures-up fixtures-down
 

@@ -6,7 +6,8 @@
 #   scripts/fixtures.sh down   stop the registries this script started (by their PID files)
 #
 # BERTH_FIXTURES  output directory (default /tmp/oci-fixtures)
-# FIXTURE_SCRIPTS where build-fixtures.sh and registry.sh live (default ../shared/fixtures)
+# FIXTURE_SCRIPTS where build-fixtures.sh and registry.sh live (default ../shared/fixtures,
+#                 else /work/shared/fixtures)
 # The debootstrap image is skipped unless SKIP_DEBIAN=0: the tests do not need it.
 #
 # The registries listen on 127.0.0.1:5000 (plain) and :5001 (basic auth).
@@ -15,7 +16,12 @@
 set -eu
 cd "$(dirname "$0")/.."
 OUT=${BERTH_FIXTURES:-/tmp/oci-fixtures}
-FX=${FIXTURE_SCRIPTS:-$(pwd)/../shared/fixtures}
+FX=${FIXTURE_SCRIPTS:-}
+if [ -z "$FX" ]; then
+  for d in "$(pwd)/../shared/fixtures" /work/shared/fixtures; do
+    [ -x "$d/registry.sh" ] && { FX=$d; break; }
+  done
+fi
 [ -x "$FX/registry.sh" ] || { echo "fixtures.sh: $FX/registry.sh not found (set FIXTURE_SCRIPTS)" >&2; exit 1; }
 
 case "${1:-}" in

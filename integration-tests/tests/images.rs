@@ -29,7 +29,11 @@ fn tree_of(dir: &std::path::Path, out: &std::path::Path) -> String {
 }
 
 fn fixtures_tool() -> std::path::PathBuf {
-    let p = std::path::PathBuf::from(std::env::var("BERTH_FIXTURE_SCRIPTS").unwrap_or_else(|_| concat!(env!("CARGO_MANIFEST_DIR"), "/../../shared/fixtures").into())).join("ocibuild.py");
+    let dir = std::env::var("BERTH_FIXTURE_SCRIPTS").ok().filter(|d| !d.is_empty()).unwrap_or_else(|| {
+        let next_to_checkout = concat!(env!("CARGO_MANIFEST_DIR"), "/../../shared/fixtures");
+        if std::path::Path::new(next_to_checkout).exists() { next_to_checkout.into() } else { "/work/shared/fixtures".into() }
+    });
+    let p = std::path::PathBuf::from(dir).join("ocibuild.py");
     assert!(p.exists(), "{} missing (BERTH_FIXTURE_SCRIPTS)", p.display());
     p
 }
