@@ -4,18 +4,34 @@
 CARGO   ?= cargo
 PROBE_TARGET := x86_64-unknown-linux-musl
 STATIC_TARGETS := x86_64-unknown-linux-musl aarch64-unknown-linux-musl armv7-unknown-linux-gnueabihf
-# Builds land where cargo puts them: CARGO_TARGET_DIR when set, else target/.
-TARGET_DIR ?= $(or $(CARGO_TARGET_DIR),target)
+# The daemon and CLI link SQLite's C (rusqlite bundled): static for x86_64 musl so far.
+DAEMON_STATIC_TARGETS := x86_64-unknown-linux-musl
+# Cargo's output directory, honouring CARGO_TARGET_DIR.
+TARGET_DIR := $(abspath $(or $(CARGO_TARGET_DIR),target))
 RUNTIME := $(TARGET_DIR)/release/berth-runtime
+SHIM    := $(TARGET_DIR)/release/berth-shim
+BERTHD  := $(TARGET_DIR)/release/berthd
+BERTH   := $(TARGET_DIR)/release/berth
 PROBE   := $(TARGET_DIR)/$(PROBE_TARGET)/release/berth-probe
 DEMO_DIR ?= /tmp/berth-demo
+# Image fixtures and their registries (../shared/fixtures), for the image tests.
+BERTH_FIXTURES ?= /tmp/oci-fixtures
+# The fixture scripts: ../shared/fixtures next to the checkout (DESIGN.md), or
+# the project machines' /work/shared when the checkout lives elsewhere.
+FIXTURE_SCRIPTS ?= $(firstword $(wildcard $(abspath $(CURDIR)/../shared/fixtures) /work/shared/fixtures))
+BERTH_FIXTURE_SCRIPTS := $(FIXTURE_SCRIPTS)
+export BERTH_FIXTURES FIXTURE_SCRIPTS BERTH_FIXTURE_SCRIPTS
+# A debootstrapped Debian rootfs for the real-workload test (cached).
+DEBIAN_ROOTFS ?= /var/tmp/berth-debian-rootfs
+# The throw-away cgroup2 VM of ../shared/vm.
+VM ?= $(firstword $(wildcard $(abspath $(CURDIR)/../shared/vm/run-in-vm.sh) /work/shared/vm/run-in-vm.sh))
 
-.PHONY: all build probe demo test test-unit test-integration test-v2 test-cross test-compat static bench bench-seccomp compat conformance setup clean
+.PHONY: all build probe demo test test-unit test-integration test-v2 test-cross test-compat static bench bench-seccomp bench-pull compat conformance setup clean fixtures-up fixtures-down
 
 all: build
 
 build:
-	$(CARGO) build --release -p berth-runtime -p berth-shim
+	$(CARGO) build --release -p berth-runtime -p berth-shim -p berthd -p berth
 
 probe:
 	$(CARGO) build --release -p berth-probe --target $(PROBE_TARGET)
@@ -23,7 +39,7 @@ probe:
 # Builds the runtime, makes a busybox bundle from Debian's busybox-static
 # and runs it with --explain: every kernel step, with the reason for it.
 demo: build
-	scripts/demo.sh $(abspath $(RUNTIME)) $(DEMO_DIR)
+	scripts/demo.sh $(RUNTIME) $(DEMO_DIR)
 
 # Installs what the tests need (Debian packages, Rust targets).
 setup:
@@ -34,49 +50,71 @@ test: test-unit test-integration test-v2 test-cross test-compat
 test-unit:
 	$(CARGO) test --workspace --exclude berth-integration-tests
 
-DEBIAN_ROOTFS ?= /var/tmp/berth-debian-rootfs
+# Starts the fixture registries, runs every end-to-end test, and stops the
+# registries again whatever the result.
 test-integration: build probe
 	scripts/debian-rootfs.sh $(DEBIAN_ROOTFS)
-	BERTH_RUNTIME=$(abspath $(RUNTIME)) BERTH_PROBE=$(abspath $(PROBE)) BERTH_SHIM=$(abspath $(TARGET_DIR)/release/berth-shim) BERTH_DEBIAN_ROOTFS=$(DEBIAN_ROOTFS) \
-	  $(CARGO) test --release -p berth-integration-tests -- --test-threads=2
+	scripts/fixtures.sh up
+	status=0; BERTH_RUNTIME=$(RUNTIME) BERTH_PROBE=$(PROBE) BERTH_SHIM=$(SHIM) BERTHD=$(BERTHD) BERTH=$(BERTH) BERTH_DEBIAN_ROOTFS=$(DEBIAN_ROOTFS) \
+	  $(CARGO) test --release -p berth-integration-tests -- --test-threads=2 || status=$$?; \
+	  scripts/fixtures.sh down; exit $$status
 
-# The cgroup tests again, inside a pure cgroup2 VM (../shared/vm): the
-# host is hybrid, so this is where v2 (eBPF devices, cgroup.freeze,
-# memory.max) is proven.
-VM ?= $(CURDIR)/../shared/vm/run-in-vm.sh
+fixtures-up:
+	scripts/fixtures.sh up
+
+fixtures-down:
+	scripts/fixtures.sh down
+
+# The runtime's integration tests again, inside a pure cgroup2 VM
+# (../shared/vm): the host is hybrid, so this is where v2 (eBPF devices,
+# cgroup.freeze, memory.max) is proven.
 test-v2: build probe
-	scripts/test-v2.sh "$(VM)" $(abspath $(RUNTIME)) $(abspath $(PROBE))
+	scripts/test-v2.sh "$(VM)" $(RUNTIME) $(PROBE)
 
-# The unit tests of the aarch64 and armv7 builds, run under qemu-user-static.
+# The unit tests of the aarch64 and armv7 builds, run under qemu-user-static
+# (qemu-user has no openat2: the unpacker's fallback path is what runs there).
 test-cross:
 	$(CARGO) test -p berth-runtime --lib --target aarch64-unknown-linux-musl
 	$(CARGO) test -p berth-runtime --lib --target armv7-unknown-linux-gnueabihf
+	$(CARGO) test -p oci-image --lib --target aarch64-unknown-linux-musl
+	$(CARGO) test -p oci-image --lib --target armv7-unknown-linux-gnueabihf
 
 test-compat: build
-	scripts/compat.sh $(abspath $(RUNTIME))
+	scripts/compat.sh $(RUNTIME)
 
 static:
 	@for t in $(STATIC_TARGETS); do \
-	  $(CARGO) build --release -p berth-runtime --target $$t || exit 1; \
-	  ls -l $(TARGET_DIR)/$$t/release/berth-runtime; \
+	  $(CARGO) build --release -p berth-runtime -p berth-shim --target $$t || exit 1; \
+	  ls -l $(TARGET_DIR)/$$t/release/berth-runtime $(TARGET_DIR)/$$t/release/berth-shim; \
+	done
+	@for t in $(DAEMON_STATIC_TARGETS); do \
+	  $(CARGO) build --release -p berthd -p berth --target $$t || exit 1; \
+	  ls -l $(TARGET_DIR)/$$t/release/berthd $(TARGET_DIR)/$$t/release/berth; \
 	done
 
 bench: build bench-seccomp
-	scripts/bench.sh $(abspath $(RUNTIME))
+	scripts/bench.sh $(RUNTIME)
+	$(MAKE) bench-pull
 
 # The seccomp filter's cost: compile + install, and per-syscall overhead.
 bench-seccomp: build probe
 	$(CARGO) build --release -p berth-runtime --example seccomp_bench
-	scripts/bench-seccomp.py $(abspath $(RUNTIME)) $(abspath $(PROBE)) $(abspath $(TARGET_DIR)/release/examples/seccomp_bench)
+	scripts/bench-seccomp.py $(RUNTIME) $(PROBE) $(TARGET_DIR)/release/examples/seccomp_bench
+
+# Pull + unpack into tmpfs: berthd vs podman vs tar -x of the blobs.
+bench-pull: build
+	scripts/fixtures.sh up
+	status=0; scripts/bench-pull.sh $(BERTHD) $(BERTH) && FS=ext4 scripts/bench-pull.sh $(BERTHD) $(BERTH) || status=$$?; \
+	  scripts/fixtures.sh down; exit $$status
 
 # The runtime under real clients: podman and containerd's ctr.
 compat: build
-	scripts/compat.sh $(abspath $(RUNTIME))
+	scripts/compat.sh $(RUNTIME)
 
 # A measurement, not a test: opencontainers/runtime-tools' validation suite
 # against berth-runtime and runc (docs/conformance.md). Not part of make test.
 conformance: build
-	scripts/conformance.sh $(abspath $(RUNTIME))
+	scripts/conformance.sh $(RUNTIME)
 
 clean:
 	$(CARGO) clean

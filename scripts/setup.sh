@@ -1,8 +1,10 @@
 #!/bin/sh
 # Installs everything `make demo` and `make test` need on Debian 12, as root.
+# musl-tools: musl-gcc compiles the bundled SQLite for the static x86_64 berthd;
+# python3 and curl: the image fixtures and their registries (scripts/fixtures.sh).
 set -eu
 need=""
-for p in busybox-static qemu-user-static gcc-arm-linux-gnueabihf libc6-dev-armhf-cross iproute2 procps debootstrap; do
+for p in busybox-static qemu-user-static gcc-arm-linux-gnueabihf libc6-dev-armhf-cross iproute2 procps debootstrap musl-tools python3 curl; do
   dpkg -s "$p" >/dev/null 2>&1 || need="$need $p"
 done
 if [ -n "$need" ]; then

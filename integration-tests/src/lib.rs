@@ -2,6 +2,8 @@
 //! probe inside, the runtime binary run as a subprocess, and checks that a
 //! test left nothing behind (state, cgroups, processes).
 
+pub mod daemon;
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 

@@ -1,0 +1,372 @@
+//! One function per command: parse its flags, call the API, print as docker does.
+
+use std::io::{BufRead, Write};
+
+use base64::Engine as _;
+use lexopt::prelude::*;
+use oci_image::Reference;
+use serde_json::{json, Value};
+
+use crate::format::{human_duration, human_size, tabwrite, Template};
+use crate::http::{encode_path, encode_query, Client, Error as HttpError};
+use crate::usage;
+
+type R = anyhow::Result<i32>;
+
+fn no_args(cmd: &str, mut p: lexopt::Parser) -> anyhow::Result<()> {
+    match p.next().map_err(|e| usage(cmd, e.to_string()))? {
+        None => Ok(()),
+        Some(Value(v)) => Err(usage(cmd, format!("\"berth {cmd}\" accepts no arguments, got {:?}", v))),
+        Some(o) => Err(usage(cmd, o.unexpected().to_string())),
+    }
+}
+
+fn now() -> i64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs() as i64).unwrap_or(0)
+}
+
+fn s<'a>(v: &'a Value, k: &str) -> &'a str {
+    v.get(k).and_then(Value::as_str).unwrap_or("")
+}
+
+pub fn version(c: &Client, p: lexopt::Parser) -> R {
+    no_args("version", p)?;
+    let arch = match std::env::consts::ARCH {
+        "x86_64" => "amd64",
+        "aarch64" => "arm64",
+        a => a,
+    };
+    println!("Client:\n Version:           {}\n API version:       1.47\n OS/Arch:           linux/{arch}\n", env!("CARGO_PKG_VERSION"));
+    let v = c.request("GET", "/version", &[])?.ok()?.json()?;
+    println!(
+        "Server: berth\n Engine:\n  Version:          {}\n  API version:      {} (minimum version {})\n  OS/Arch:          {}/{}\n  Kernel Version:   {}",
+        s(&v, "Version"),
+        s(&v, "ApiVersion"),
+        s(&v, "MinAPIVersion"),
+        s(&v, "Os"),
+        s(&v, "Arch"),
+        s(&v, "KernelVersion")
+    );
+    Ok(0)
+}
+
+pub fn info(c: &Client, mut p: lexopt::Parser) -> R {
+    let mut fmt = None;
+    while let Some(a) = p.next().map_err(|e| usage("info", e.to_string()))? {
+        match a {
+            Short('f') | Long("format") => fmt = Some(p.value()?.string()?),
+            o => return Err(usage("info", o.unexpected().to_string())),
+        }
+    }
+    let v = c.request("GET", "/info", &[])?.ok()?.json()?;
+    if let Some(f) = fmt {
+        let f = if f == "json" { "{{json .}}".to_string() } else { f };
+        println!("{}", Template::parse(&f)?.render(&v)?);
+        return Ok(0);
+    }
+    let list = |k: &str| -> Vec<String> { v["RegistryConfig"][k].as_array().map(|a| a.iter().filter_map(|x| x.as_str().map(str::to_string)).collect()).unwrap_or_default() };
+    println!("Client:\n Version:    {}\n\nServer:", env!("CARGO_PKG_VERSION"));
+    println!(" Containers: {}\n  Running: {}\n  Paused: {}\n  Stopped: {}", v["Containers"], v["ContainersRunning"], v["ContainersPaused"], v["ContainersStopped"]);
+    println!(" Images: {}\n Server Version: {}\n Storage Driver: {}\n Cgroup Driver: {}\n Cgroup Version: {}", v["Images"], s(&v, "ServerVersion"), s(&v, "Driver"), s(&v, "CgroupDriver"), s(&v, "CgroupVersion"));
+    println!(" Default Runtime: {}\n Kernel Version: {}\n Operating System: {}\n OSType: {}\n Architecture: {}", s(&v, "DefaultRuntime"), s(&v, "KernelVersion"), s(&v, "OperatingSystem"), s(&v, "OSType"), s(&v, "Architecture"));
+    println!(" CPUs: {}\n Total Memory: {}\n Name: {}\n ID: {}\n Docker Root Dir: {}\n Debug Mode: {}", v["NCPU"], human_mem(v["MemTotal"].as_u64().unwrap_or(0)), s(&v, "Name"), s(&v, "ID"), s(&v, "DockerRootDir"), v["Debug"]);
+    let insecure: Vec<String> = list("InsecureRegistryCIDRs").into_iter().chain(list("InsecureRegistries")).collect();
+    println!(" Insecure Registries:");
+    for i in insecure {
+        println!("  {i}");
+    }
+    let mirrors = list("Mirrors");
+    if !mirrors.is_empty() {
+        println!(" Registry Mirrors:");
+        for m in mirrors {
+            println!("  {m}/");
+        }
+    }
+    if let Some(w) = v["Warnings"].as_array() {
+        for w in w.iter().filter_map(Value::as_str) {
+            eprintln!("WARNING: {w}");
+        }
+    }
+    Ok(0)
+}
+
+fn human_mem(n: u64) -> String {
+    let g = n as f64 / (1u64 << 30) as f64;
+    format!("{g:.2}GiB")
+}
+
+/// `X-Registry-Auth` from `$DOCKER_CONFIG/config.json` or `~/.docker/config.json`.
+fn registry_auth(domain: &str) -> Option<String> {
+    let dir = std::env::var_os("DOCKER_CONFIG").map(std::path::PathBuf::from).or_else(|| std::env::var_os("HOME").map(|h| std::path::PathBuf::from(h).join(".docker")))?;
+    let cfg: Value = serde_json::from_slice(&std::fs::read(dir.join("config.json")).ok()?).ok()?;
+    let auths = cfg.get("auths")?.as_object()?;
+    let mut keys = vec![domain.to_string(), format!("https://{domain}"), format!("http://{domain}")];
+    if domain == "docker.io" {
+        keys.insert(0, "https://index.docker.io/v1/".into());
+    }
+    let auth = keys.iter().find_map(|k| auths.get(k)).and_then(|e| e.get("auth")).and_then(Value::as_str)?;
+    let body = json!({"auth": auth, "serveraddress": domain}).to_string();
+    Some(base64::engine::general_purpose::URL_SAFE.encode(body))
+}
+
+pub fn pull(c: &Client, mut p: lexopt::Parser) -> R {
+    let (mut platform, mut quiet, mut name) = (None, false, None);
+    while let Some(a) = p.next().map_err(|e| usage("pull", e.to_string()))? {
+        match a {
+            Long("platform") => platform = Some(p.value()?.string()?),
+            Short('q') | Long("quiet") => quiet = true,
+            Value(v) if name.is_none() => name = Some(v.string()?),
+            Value(v) => return Err(usage("pull", format!("\"berth pull\" requires exactly 1 argument, got also {v:?}"))),
+            Short('a') | Long("all-tags") => return Err(usage("pull", "--all-tags is not supported yet")),
+            o => return Err(usage("pull", o.unexpected().to_string())),
+        }
+    }
+    let name = name.ok_or_else(|| usage("pull", "\"berth pull\" requires exactly 1 argument.\n\nUsage:  berth pull [OPTIONS] NAME[:TAG|@DIGEST]"))?;
+    let r = Reference::parse(&name).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let (from, tag) = match (r.digest(), r.tag()) {
+        (Some(d), _) => (r.repository(), d.to_string()),
+        (None, Some(t)) => (r.repository(), t.to_string()),
+        (None, None) => (r.repository(), "latest".to_string()),
+    };
+    let mut q = format!("/images/create?fromImage={}&tag={}", encode_query(&from), encode_query(&tag));
+    if let Some(pl) = &platform {
+        q.push_str(&format!("&platform={}", encode_query(pl)));
+    }
+    let mut headers = Vec::new();
+    if let Some(a) = registry_auth(r.domain()) {
+        headers.push(("X-Registry-Auth", a));
+    }
+    let resp = c.request("POST", &q, &headers)?.ok()?;
+    let mut out = std::io::stdout().lock();
+    for line in resp.body.lines() {
+        let line = line.map_err(HttpError::Io)?;
+        if line.trim().is_empty() {
+            continue;
+        }
+        let m: Value = serde_json::from_str(&line).map_err(|e| HttpError::Protocol(format!("{e}: {line}")))?;
+        if let Some(e) = m.get("error").and_then(Value::as_str) {
+            return Err(HttpError::Daemon(e.to_string()).into());
+        }
+        // Without a terminal there are no bars: progress ticks are dropped,
+        // as docker does when piped.
+        if quiet || m.get("progress").is_some() {
+            continue;
+        }
+        let status = s(&m, "status");
+        match m.get("id").and_then(Value::as_str) {
+            Some(id) => writeln!(out, "{id}: {status}")?,
+            None => writeln!(out, "{status}")?,
+        }
+    }
+    let full = if r.digest().is_some() { r.to_string() } else { format!("{}:{tag}", r.repository()) };
+    writeln!(out, "{full}")?;
+    Ok(0)
+}
+
+/// The rows of `berth images`: one per tag, `<none>` for untagged images.
+fn image_rows(list: &Value, no_trunc: bool) -> Vec<Value> {
+    let mut rows = Vec::new();
+    for img in list.as_array().into_iter().flatten() {
+        let id = s(img, "Id");
+        let id = if no_trunc { id.to_string() } else { id.trim_start_matches("sha256:").chars().take(12).collect() };
+        let created = img["Created"].as_i64().unwrap_or(0);
+        let size = img["Size"].as_u64().unwrap_or(0);
+        let tags: Vec<(String, String)> = img["RepoTags"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(Value::as_str)
+            .map(|t| match t.rsplit_once(':') {
+                Some((r, tag)) if !tag.contains('/') => (r.to_string(), tag.to_string()),
+                _ => (t.to_string(), "<none>".to_string()),
+            })
+            .collect();
+        let tags = if tags.is_empty() { vec![("<none>".to_string(), "<none>".to_string())] } else { tags };
+        let digest = img["RepoDigests"].as_array().and_then(|a| a.first()).and_then(Value::as_str).and_then(|d| d.split_once('@')).map(|(_, d)| d.to_string()).unwrap_or("<none>".into());
+        for (repo, tag) in tags {
+            rows.push(json!({
+                "Containers": "N/A",
+                "CreatedAt": rfc3339ish(created),
+                "CreatedSince": format!("{} ago", human_duration(now() - created)),
+                "Digest": digest,
+                "ID": id,
+                "Repository": repo,
+                "SharedSize": "N/A",
+                "Size": human_size(size),
+                "Tag": tag,
+                "UniqueSize": "N/A",
+                "VirtualSize": human_size(size),
+            }));
+        }
+    }
+    rows
+}
+
+fn rfc3339ish(secs: i64) -> String {
+    // Days to civil date (Howard Hinnant's algorithm), for CreatedAt.
+    let z = secs.div_euclid(86400) + 719468;
+    let era = z.div_euclid(146097);
+    let doe = z - era * 146097;
+    let yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + if m <= 2 { 1 } else { 0 };
+    let t = secs.rem_euclid(86400);
+    format!("{y:04}-{m:02}-{d:02} {:02}:{:02}:{:02} +0000 UTC", t / 3600, t / 60 % 60, t % 60)
+}
+
+pub fn images(c: &Client, mut p: lexopt::Parser) -> R {
+    let (mut quiet, mut no_trunc, mut fmt, mut filter) = (false, false, None, None);
+    while let Some(a) = p.next().map_err(|e| usage("images", e.to_string()))? {
+        match a {
+            Short('q') | Long("quiet") => quiet = true,
+            Long("no-trunc") => no_trunc = true,
+            Short('a') | Long("all") => {} // no intermediate images exist: -a lists the same
+            Long("format") => fmt = Some(p.value()?.string()?),
+            Value(v) if filter.is_none() => filter = Some(v.string()?),
+            Value(_) => return Err(usage("images", "\"berth images\" accepts at most 1 argument.")),
+            o => return Err(usage("images", o.unexpected().to_string())),
+        }
+    }
+    let path = match &filter {
+        Some(f) => format!("/images/json?filters={}", encode_query(&json!({"reference": [f]}).to_string())),
+        None => "/images/json".to_string(),
+    };
+    let list = c.request("GET", &path, &[])?.ok()?.json()?;
+    let rows = image_rows(&list, no_trunc);
+    let mut out = std::io::stdout().lock();
+    if quiet {
+        let mut seen = std::collections::HashSet::new();
+        for r in &rows {
+            if seen.insert(s(r, "ID").to_string()) {
+                writeln!(out, "{}", s(r, "ID"))?;
+            }
+        }
+        return Ok(0);
+    }
+    let tpl = match fmt.as_deref() {
+        None | Some("table") => "table {{.Repository}}\t{{.Tag}}\t{{.ID}}\t{{.CreatedSince}}\t{{.Size}}".to_string(),
+        Some("json") => "{{json .}}".to_string(),
+        Some(f) => f.to_string(),
+    };
+    let t = Template::parse(&tpl)?;
+    let mut lines = Vec::new();
+    if t.table {
+        lines.push(t.header(&|f| match f {
+            "ID" => "IMAGE ID".into(),
+            "CreatedSince" | "CreatedAt" => "CREATED".into(),
+            other => other.to_uppercase(),
+        }));
+    }
+    for r in &rows {
+        lines.push(t.render(r)?);
+    }
+    if t.table {
+        write!(out, "{}", tabwrite(&lines))?;
+    } else {
+        for l in lines {
+            writeln!(out, "{l}")?;
+        }
+    }
+    Ok(0)
+}
+
+pub fn inspect(c: &Client, mut p: lexopt::Parser) -> R {
+    let (mut fmt, mut names) = (None, Vec::new());
+    while let Some(a) = p.next().map_err(|e| usage("image inspect", e.to_string()))? {
+        match a {
+            Short('f') | Long("format") => fmt = Some(p.value()?.string()?),
+            Value(v) => names.push(v.string()?),
+            o => return Err(usage("image inspect", o.unexpected().to_string())),
+        }
+    }
+    if names.is_empty() {
+        return Err(usage("image inspect", "\"berth image inspect\" requires at least 1 argument."));
+    }
+    let t = fmt.as_deref().map(|f| if f == "json" { "{{json .}}" } else { f }).map(Template::parse).transpose()?;
+    let (mut found, mut code) = (Vec::new(), 0);
+    for n in &names {
+        match c.request("GET", &format!("/images/{}/json", encode_path(n)), &[])?.ok() {
+            Ok(r) => found.push(r.json()?),
+            Err(HttpError::Daemon(m)) => {
+                eprintln!("Error: {m}");
+                code = 1;
+            }
+            Err(e) => return Err(e.into()),
+        }
+    }
+    match t {
+        Some(t) => {
+            for v in &found {
+                println!("{}", t.render(v)?);
+            }
+        }
+        None => {
+            let mut buf = Vec::new();
+            let fmt = serde_json::ser::PrettyFormatter::with_indent(b"    ");
+            let mut ser = serde_json::Serializer::with_formatter(&mut buf, fmt);
+            serde::Serialize::serialize(&Value::Array(found), &mut ser)?;
+            println!("{}", String::from_utf8_lossy(&buf));
+        }
+    }
+    Ok(code)
+}
+
+pub fn rmi(c: &Client, mut p: lexopt::Parser) -> R {
+    let (mut force, mut no_prune, mut names) = (false, false, Vec::new());
+    while let Some(a) = p.next().map_err(|e| usage("rmi", e.to_string()))? {
+        match a {
+            Short('f') | Long("force") => force = true,
+            Long("no-prune") => no_prune = true,
+            Value(v) => names.push(v.string()?),
+            o => return Err(usage("rmi", o.unexpected().to_string())),
+        }
+    }
+    if names.is_empty() {
+        return Err(usage("rmi", "\"berth rmi\" requires at least 1 argument."));
+    }
+    let mut code = 0;
+    for n in &names {
+        let path = format!("/images/{}?force={}&noprune={}", encode_path(n), force, no_prune);
+        match c.request("DELETE", &path, &[])?.ok() {
+            Ok(r) => {
+                for item in r.json()?.as_array().into_iter().flatten() {
+                    if let Some(u) = item.get("Untagged").and_then(Value::as_str) {
+                        println!("Untagged: {u}");
+                    }
+                    if let Some(d) = item.get("Deleted").and_then(Value::as_str) {
+                        println!("Deleted: {d}");
+                    }
+                }
+            }
+            Err(HttpError::Daemon(m)) => {
+                eprintln!("Error response from daemon: {m}");
+                code = 1;
+            }
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Ok(code)
+}
+
+pub fn tag(c: &Client, mut p: lexopt::Parser) -> R {
+    let mut args = Vec::new();
+    while let Some(a) = p.next().map_err(|e| usage("tag", e.to_string()))? {
+        match a {
+            Value(v) => args.push(v.string()?),
+            o => return Err(usage("tag", o.unexpected().to_string())),
+        }
+    }
+    let [src, target] = args.as_slice() else {
+        return Err(usage("tag", "\"berth tag\" requires exactly 2 arguments.\n\nUsage:  berth tag SOURCE_IMAGE[:TAG] TARGET_IMAGE[:TAG]"));
+    };
+    let t = Reference::parse(target).map_err(|e| anyhow::anyhow!("{e}"))?;
+    if t.digest().is_some() {
+        return Err(usage("tag", "refusing to create a tag with a digest reference"));
+    }
+    let path = format!("/images/{}/tag?repo={}&tag={}", encode_path(src), encode_query(&t.repository()), encode_query(t.tag().unwrap_or("latest")));
+    c.request("POST", &path, &[])?.ok()?;
+    Ok(0)
+}

@@ -1,0 +1,123 @@
+//! berth: a thin client of berthd's Docker Engine API, with docker's
+//! commands, flags and output formats.
+
+mod commands;
+mod format;
+mod http;
+
+use std::path::PathBuf;
+
+pub const DEFAULT_SOCKET: &str = "/run/berth/berth.sock";
+
+const USAGE: &str = "Usage:  berth [OPTIONS] COMMAND
+
+A container engine: the client of berthd.
+
+Options:
+  -H, --host string   daemon socket to connect to (unix:///path; default $BERTH_HOST or unix:///run/berth/berth.sock)
+  -h, --help          print usage
+  -v, --version       print version information and quit
+
+Commands:
+  images      List images
+  pull        Download an image from a registry
+  rmi         Remove one or more images
+  tag         Create a tag TARGET_IMAGE that refers to SOURCE_IMAGE
+  image       Manage images (ls, pull, rm, tag, inspect)
+  info        Display system-wide information
+  version     Show the berth version information
+";
+
+/// A usage error: docker prints it with a hint and exits 125.
+#[derive(Debug, thiserror::Error)]
+#[error("{msg}\nSee 'berth {cmd}--help'.")]
+pub struct Usage {
+    pub msg: String,
+    pub cmd: String,
+}
+
+pub fn usage(cmd: &str, msg: impl Into<String>) -> anyhow::Error {
+    let cmd = if cmd.is_empty() { String::new() } else { format!("{cmd} ") };
+    Usage { msg: msg.into(), cmd }.into()
+}
+
+fn socket_from(host: &str) -> anyhow::Result<PathBuf> {
+    match host.strip_prefix("unix://") {
+        Some(p) if p.starts_with('/') => Ok(p.into()),
+        _ => Err(usage("", format!("invalid host {host:?}: only unix:///absolute/path is supported"))),
+    }
+}
+
+fn main() {
+    let code = match run() {
+        Ok(c) => c,
+        Err(e) => {
+            if e.downcast_ref::<Usage>().is_some() {
+                eprintln!("berth: {e}");
+                125
+            } else if let Some(h) = e.downcast_ref::<http::Error>() {
+                eprintln!("{h}");
+                1
+            } else {
+                eprintln!("berth: {e:#}");
+                1
+            }
+        }
+    };
+    std::process::exit(code);
+}
+
+fn run() -> anyhow::Result<i32> {
+    use lexopt::prelude::*;
+    let mut p = lexopt::Parser::from_env();
+    let mut host = std::env::var("BERTH_HOST").ok().filter(|h| !h.is_empty());
+    let cmd = loop {
+        match p.next().map_err(|e| usage("", e.to_string()))? {
+            Some(Short('H')) | Some(Long("host")) => host = Some(p.value()?.string()?),
+            Some(Short('h')) | Some(Long("help")) => {
+                print!("{USAGE}");
+                return Ok(0);
+            }
+            Some(Short('v')) | Some(Long("version")) => {
+                println!("berth version {}", env!("CARGO_PKG_VERSION"));
+                return Ok(0);
+            }
+            Some(Value(v)) => break v.string()?,
+            Some(other) => return Err(usage("", other.unexpected().to_string())),
+            None => {
+                print!("{USAGE}");
+                return Ok(0);
+            }
+        }
+    };
+    let socket = match &host {
+        Some(h) => socket_from(h)?,
+        None => PathBuf::from(DEFAULT_SOCKET),
+    };
+    let c = http::Client::new(&socket);
+    let cmd = match cmd.as_str() {
+        "image" => {
+            let sub = match p.next()? {
+                Some(Value(v)) => v.string()?,
+                _ => return Err(usage("image", "expected a subcommand: ls, pull, rm, tag, inspect")),
+            };
+            match sub.as_str() {
+                "ls" | "list" => "images".to_string(),
+                "rm" | "remove" => "rmi".to_string(),
+                "pull" | "tag" | "inspect" => format!("image-{sub}"),
+                other => return Err(usage("image", format!("unknown command \"{other}\" for \"berth image\""))),
+            }
+        }
+        other => other.to_string(),
+    };
+    match cmd.as_str() {
+        "version" => commands::version(&c, p),
+        "info" => commands::info(&c, p),
+        "images" => commands::images(&c, p),
+        "pull" | "image-pull" => commands::pull(&c, p),
+        "rmi" => commands::rmi(&c, p),
+        "tag" | "image-tag" => commands::tag(&c, p),
+        "image-inspect" | "inspect" => commands::inspect(&c, p),
+        other => Err(usage("", format!("unknown command \"{other}\" for \"berth\""))),
+    }
+}

@@ -1,0 +1,219 @@
+//! `/images/...`: list, pull (`create`), inspect, tag, remove.
+
+use std::sync::Arc;
+
+use hyper::body::Incoming;
+use hyper::{Request, StatusCode};
+use oci_image::{Digest, ImageConfig, Platform, Reference};
+use serde_json::{json, Value};
+
+use super::{empty, json, stream, Body, Query};
+use crate::error::{Error, Result};
+use crate::images::pull;
+use crate::images::store::ImageRecord;
+use crate::registry::Credentials;
+use crate::State;
+
+fn familiar(names: &[String]) -> Vec<String> {
+    names.iter().map(|n| Reference::parse(n).map(|r| r.familiar()).unwrap_or_else(|_| n.clone())).collect()
+}
+
+fn config_of(s: &State, img: &ImageRecord) -> Result<ImageConfig> {
+    Ok(ImageConfig::parse(&s.store.read_blob(&img.id)?)?)
+}
+
+/// `*` matches any run of characters, as in docker's reference filter.
+fn glob(pat: &str, s: &str) -> bool {
+    match pat.split_once('*') {
+        None => pat == s,
+        Some((head, tail)) => s.strip_prefix(head).is_some_and(|rest| (0..=rest.len()).any(|i| rest.is_char_boundary(i) && glob(tail, &rest[i..]))),
+    }
+}
+
+/// `filters` as JSON: `{"dangling":["true"]}` or the old `{"dangling":{"true":true}}`.
+fn filters(q: &Query) -> Result<Vec<(String, String)>> {
+    let Some(raw) = q.get("filters").filter(|f| !f.is_empty()) else { return Ok(vec![]) };
+    let v: Value = serde_json::from_str(raw).map_err(|e| Error::BadParameter(format!("invalid filters: {e}")))?;
+    let obj = v.as_object().ok_or_else(|| Error::BadParameter("invalid filters: expected an object".into()))?;
+    let mut out = Vec::new();
+    for (k, vals) in obj {
+        let list: Vec<String> = match vals {
+            Value::Array(a) => a.iter().filter_map(|x| x.as_str().map(str::to_string)).collect(),
+            Value::Object(o) => o.keys().cloned().collect(),
+            _ => return Err(Error::BadParameter(format!("invalid filter {k:?}"))),
+        };
+        if !matches!(k.as_str(), "dangling" | "reference") {
+            return Err(Error::BadParameter(format!("invalid filter '{k}'")));
+        }
+        out.extend(list.into_iter().map(|v| (k.clone(), v)));
+    }
+    Ok(out)
+}
+
+fn ref_match(pat: &str, tag: &str) -> bool {
+    glob(pat, tag) || tag.rsplit_once(':').is_some_and(|(repo, _)| glob(pat, repo))
+}
+
+fn matches(f: &[(String, String)], img: &ImageRecord) -> Result<bool> {
+    for (k, v) in f {
+        let ok = match k.as_str() {
+            "dangling" => match v.as_str() {
+                "true" | "1" => img.tags.is_empty(),
+                "false" | "0" => !img.tags.is_empty(),
+                _ => return Err(Error::BadParameter(format!("invalid filter 'dangling={v}'"))),
+            },
+            _ => familiar(&img.tags).iter().any(|t| ref_match(v, t)),
+        };
+        if !ok {
+            return Ok(false);
+        }
+    }
+    Ok(true)
+}
+
+pub fn list(s: &State, q: &Query) -> Result<hyper::Response<Body>> {
+    q.only(&["all", "digests", "filters", "shared-size", "manifests"])?;
+    q.flag("all")?;
+    let f = filters(q)?;
+    let mut out = Vec::new();
+    for img in s.store.list()? {
+        if !matches(&f, &img)? {
+            continue;
+        }
+        let cfg = config_of(s, &img)?;
+        // With a reference filter, only the matching names are listed, as
+        // docker does (`images busybox` does not show the image's other tags).
+        let refs: Vec<&String> = f.iter().filter(|(k, _)| k == "reference").map(|(_, v)| v).collect();
+        let tags: Vec<String> = familiar(&img.tags).into_iter().filter(|t| refs.iter().all(|p| ref_match(p, t))).collect();
+        let labels = cfg.config.as_ref().and_then(|c| c.get("Labels")).filter(|l| l.is_object()).cloned().unwrap_or(json!({}));
+        out.push(json!({
+            "Id": img.id.to_string(),
+            "ParentId": "",
+            "RepoTags": tags,
+            "RepoDigests": familiar(&img.repo_digests),
+            "Created": img.created.as_deref().and_then(crate::time::parse_rfc3339).unwrap_or(0),
+            "Size": img.size,
+            "SharedSize": -1,
+            "Labels": labels,
+            "Containers": -1,
+        }));
+    }
+    Ok(json(StatusCode::OK, &Value::Array(out)))
+}
+
+pub fn inspect(s: &State, name: &str) -> Result<hyper::Response<Body>> {
+    let (img, _) = s.store.lookup(name)?;
+    let cfg = config_of(s, &img)?;
+    let lower: Vec<String> = img.diff_ids.iter().rev().map(|d| s.store.layer_path(d).display().to_string()).collect();
+    let mut v = json!({
+        "Id": img.id.to_string(),
+        "RepoTags": familiar(&img.tags),
+        "RepoDigests": familiar(&img.repo_digests),
+        "Parent": "",
+        "Comment": cfg.comment.clone().unwrap_or_default(),
+        "Created": cfg.created.clone().unwrap_or_default(),
+        "DockerVersion": cfg.docker_version.clone().unwrap_or_default(),
+        "Author": cfg.author.clone().unwrap_or_default(),
+        "Config": cfg.config.clone().unwrap_or(Value::Null),
+        "Architecture": cfg.architecture,
+        "Os": cfg.os,
+        "Size": img.size,
+        "GraphDriver": {"Name": "overlay2", "Data": {"LowerDir": lower.join(":")}},
+        "RootFS": {"Type": "layers", "Layers": img.diff_ids.iter().map(Digest::to_string).collect::<Vec<_>>()},
+        "Metadata": {"LastTagTime": img.last_tag_time.map(crate::time::rfc3339).unwrap_or_else(|| "0001-01-01T00:00:00Z".into())},
+    });
+    if let Some(var) = &cfg.variant {
+        v["Variant"] = json!(var);
+    }
+    if let Some(ov) = &cfg.os_version {
+        v["OsVersion"] = json!(ov);
+    }
+    Ok(json(StatusCode::OK, &v))
+}
+
+/// The reference a `create` asks for: `fromImage` with `tag` (a tag or a digest).
+fn pull_reference(q: &Query) -> Result<Reference> {
+    let from = q.get("fromImage").filter(|f| !f.is_empty()).ok_or_else(|| Error::BadParameter("fromImage is required (import with fromSrc is not supported yet)".into()))?;
+    let base = Reference::parse_name_only(from)?;
+    Ok(match q.get("tag").filter(|t| !t.is_empty()) {
+        Some(t) if t.starts_with("sha256:") => base.with_digest(Digest::parse(t)?),
+        Some(t) => base.with_tag(t)?,
+        None if base.tag().is_none() && base.digest().is_none() => base.with_tag(oci_image::reference::DEFAULT_TAG)?,
+        None => base,
+    })
+}
+
+pub async fn create(s: Arc<State>, q: &Query, req: &Request<Incoming>) -> Result<hyper::Response<Body>> {
+    if q.get("fromSrc").is_some() {
+        return Err(Error::BadParameter("import (fromSrc) is not supported yet".into()));
+    }
+    q.only(&["fromImage", "tag", "platform"])?;
+    let r = pull_reference(q)?;
+    let platform = q.get("platform").filter(|p| !p.is_empty()).map(Platform::parse).transpose()?;
+    let creds = match req.headers().get("x-registry-auth").and_then(|v| v.to_str().ok()) {
+        Some(h) => Credentials::from_header(h)?,
+        None => None,
+    };
+    let resolved = pull::resolve(&s.registry, r, platform, creds).await?;
+    let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+    let store = s.store.clone();
+    let n = s.cfg.max_concurrent_downloads;
+    // The pull goes on even if the client hangs up: what it fetched is
+    // then already in the store for the next try.
+    tokio::spawn(async move {
+        if let Err(e) = pull::run(store, resolved, tx.clone(), n).await {
+            tracing::warn!(error = %e.chain(), "pull failed");
+            let m = e.chain();
+            pull::emit(&tx, json!({"errorDetail": {"message": m}, "error": m}));
+        }
+    });
+    Ok(stream(rx))
+}
+
+pub fn tag(s: &State, name: &str, q: &Query) -> Result<hyper::Response<Body>> {
+    q.only(&["repo", "tag"])?;
+    let (img, _) = s.store.lookup(name)?;
+    let repo = q.get("repo").filter(|r| !r.is_empty()).ok_or_else(|| Error::BadParameter("repository name (repo) is required".into()))?;
+    let base = Reference::parse_name_only(repo)?;
+    if base.digest().is_some() {
+        return Err(Error::BadParameter("refusing to create a tag with a digest reference".into()));
+    }
+    let t = q.get("tag").filter(|t| !t.is_empty()).or(base.tag()).unwrap_or(oci_image::reference::DEFAULT_TAG).to_string();
+    let target = base.with_tag(&t)?;
+    s.store.tag(&img.id, &target)?;
+    tracing::info!(image = %img.id, tag = %target, "tagged");
+    Ok(empty(StatusCode::CREATED))
+}
+
+pub fn remove(s: &State, name: &str, q: &Query) -> Result<hyper::Response<Body>> {
+    q.only(&["force", "noprune"])?;
+    let force = q.flag("force")?;
+    // Images have no parent chain here, so there is nothing for noprune to keep.
+    q.flag("noprune")?;
+    let (img, by_ref) = s.store.lookup(name)?;
+    let r = s.store.remove(&img, by_ref.as_ref(), force)?;
+    let mut out: Vec<Value> = r.untagged.iter().map(|u| json!({"Untagged": u})).collect();
+    out.extend(r.deleted.iter().map(|d| json!({"Deleted": d})));
+    tracing::info!(image = %img.id, untagged = r.untagged.len(), deleted = r.deleted.len(), "removed");
+    Ok(json(StatusCode::OK, &Value::Array(out)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn globs_and_pull_refs() {
+        assert!(glob("busy*", "busybox"));
+        assert!(glob("*box:latest", "busybox:latest"));
+        assert!(!glob("busy", "busybox"));
+        let q = Query::parse(Some("fromImage=busybox&tag=zstd"));
+        assert_eq!(pull_reference(&q).unwrap().to_string(), "docker.io/library/busybox:zstd");
+        let q = Query::parse(Some("fromImage=127.0.0.1:5000/busybox"));
+        assert_eq!(pull_reference(&q).unwrap().to_string(), "127.0.0.1:5000/busybox:latest");
+        let d = "sha256:2cf24dba5fb0a30e26e83b2ac5b9e29e1b161e5c1fa7425e73043362938b9824";
+        let q = Query::parse(Some(&format!("fromImage=busybox&tag={d}")));
+        assert_eq!(pull_reference(&q).unwrap().to_string(), format!("docker.io/library/busybox@{d}"));
+        assert!(pull_reference(&Query::parse(Some("tag=x"))).is_err());
+    }
+}

@@ -1,0 +1,98 @@
+//! `/_ping`, `/version`, `/info`.
+
+use hyper::{Method, StatusCode};
+use serde_json::json;
+
+use super::{empty, json, text, Body, API_VERSION, MIN_API_VERSION};
+use crate::error::Result;
+use crate::State;
+
+pub fn ping(m: &Method) -> hyper::Response<Body> {
+    let mut r = if m == Method::HEAD { empty(StatusCode::OK) } else { text(StatusCode::OK, "OK") };
+    let h = r.headers_mut();
+    h.insert("cache-control", "no-cache, no-store, must-revalidate".parse().expect("static header"));
+    h.insert("docker-experimental", "false".parse().expect("static header"));
+    h.insert("pragma", "no-cache".parse().expect("static header"));
+    r
+}
+
+fn read_trim(p: &str) -> String {
+    std::fs::read_to_string(p).map(|s| s.trim().to_string()).unwrap_or_default()
+}
+
+fn os_name() -> String {
+    let s = std::fs::read_to_string("/etc/os-release").unwrap_or_default();
+    s.lines().find_map(|l| l.strip_prefix("PRETTY_NAME=")).map(|v| v.trim_matches('"').to_string()).unwrap_or_else(|| "Linux".into())
+}
+
+fn mem_total() -> u64 {
+    let s = std::fs::read_to_string("/proc/meminfo").unwrap_or_default();
+    s.lines().find_map(|l| l.strip_prefix("MemTotal:")).and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok()).map(|k| k * 1024).unwrap_or(0)
+}
+
+fn arch() -> &'static str {
+    match std::env::consts::ARCH {
+        "x86_64" => "amd64",
+        "aarch64" => "arm64",
+        a => a,
+    }
+}
+
+pub fn version(_s: &State) -> Result<hyper::Response<Body>> {
+    let v = env!("CARGO_PKG_VERSION");
+    let kernel = read_trim("/proc/sys/kernel/osrelease");
+    Ok(json(
+        StatusCode::OK,
+        &json!({
+            "Platform": {"Name": "berth"},
+            "Components": [{"Name": "Engine", "Version": v, "Details": {"ApiVersion": API_VERSION, "MinAPIVersion": MIN_API_VERSION, "Os": "linux", "Arch": arch(), "KernelVersion": kernel}}],
+            "Version": v,
+            "ApiVersion": API_VERSION,
+            "MinAPIVersion": MIN_API_VERSION,
+            "GitCommit": option_env!("BERTH_GIT_COMMIT").unwrap_or(""),
+            "GoVersion": "",
+            "Os": "linux",
+            "Arch": arch(),
+            "KernelVersion": kernel,
+            "BuildTime": "",
+        }),
+    ))
+}
+
+pub fn info(s: &State) -> Result<hyper::Response<Body>> {
+    let images = s.store.count()?;
+    let cfg = &s.cfg;
+    Ok(json(
+        StatusCode::OK,
+        &json!({
+            "ID": s.id,
+            "Containers": 0, "ContainersRunning": 0, "ContainersPaused": 0, "ContainersStopped": 0,
+            "Images": images,
+            "Driver": "overlay2",
+            "DriverStatus": [["Backing Filesystem", ""], ["Supports d_type", "true"]],
+            "DockerRootDir": cfg.data_root,
+            "Name": read_trim("/proc/sys/kernel/hostname"),
+            "NCPU": std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1),
+            "MemTotal": mem_total(),
+            "OperatingSystem": os_name(),
+            "OSType": "linux",
+            "Architecture": std::env::consts::ARCH,
+            "KernelVersion": read_trim("/proc/sys/kernel/osrelease"),
+            "ServerVersion": env!("CARGO_PKG_VERSION"),
+            "CgroupDriver": "cgroupfs",
+            "CgroupVersion": if std::path::Path::new("/sys/fs/cgroup/cgroup.controllers").exists() { "2" } else { "1" },
+            "LoggingDriver": "json-file",
+            "DefaultRuntime": "berth-runtime",
+            "Runtimes": {"berth-runtime": {"path": "berth-runtime"}},
+            "RegistryConfig": {
+                "InsecureRegistryCIDRs": ["127.0.0.0/8", "::1/128"],
+                "IndexConfigs": {},
+                "Mirrors": cfg.registry_mirrors,
+                "InsecureRegistries": cfg.insecure_registries,
+            },
+            "Debug": cfg.log_level == tracing::Level::DEBUG,
+            "SystemTime": crate::time::rfc3339_now(),
+            "Warnings": ["berthd: HTTPS registries are not supported yet; plain-HTTP (insecure) registries and mirrors only"],
+        }),
+    ))
+}

@@ -1,0 +1,216 @@
+//! daemon.json and dockerd-like flags. As dockerd does, an unknown key or
+//! flag is refused, and a setting given both as a flag and in the file is an
+//! error rather than a silent override.
+
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+
+use crate::error::{Error, Result};
+
+pub const DEFAULT_CONFIG: &str = "/etc/berth/daemon.json";
+pub const DEFAULT_DATA_ROOT: &str = "/var/lib/berth";
+pub const DEFAULT_SOCKET: &str = "/run/berth/berth.sock";
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct FileConfig {
+    pub data_root: Option<PathBuf>,
+    pub hosts: Option<Vec<String>>,
+    pub registry_mirrors: Option<Vec<String>>,
+    pub insecure_registries: Option<Vec<String>>,
+    pub log_level: Option<String>,
+    pub group: Option<String>,
+    pub max_concurrent_downloads: Option<usize>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub data_root: PathBuf,
+    pub socket: PathBuf,
+    pub registry_mirrors: Vec<String>,
+    pub insecure_registries: Vec<String>,
+    pub log_level: tracing::Level,
+    pub group: String,
+    pub max_concurrent_downloads: usize,
+}
+
+#[derive(Debug, Default)]
+pub struct Flags {
+    pub config_file: Option<PathBuf>,
+    pub data_root: Option<PathBuf>,
+    pub hosts: Vec<String>,
+    pub registry_mirrors: Vec<String>,
+    pub insecure_registries: Vec<String>,
+    pub log_level: Option<String>,
+    pub group: Option<String>,
+    pub max_concurrent_downloads: Option<usize>,
+}
+
+pub const USAGE: &str = "Usage: berthd [OPTIONS]
+
+The berth daemon: Docker Engine API on a Unix socket.
+
+Options:
+      --config-file string           daemon configuration file (default /etc/berth/daemon.json)
+      --data-root string             root of persistent state (default /var/lib/berth)
+  -H, --host unix://PATH             socket to listen on (default unix:///run/berth/berth.sock)
+      --group string                 group owning the socket (default berth, if it exists)
+      --registry-mirror URL          preferred registry mirror for docker.io (repeatable)
+      --insecure-registry HOST[:PORT] registry reached over plain HTTP (repeatable)
+      --max-concurrent-downloads n   layers downloaded at once per pull (default 3)
+  -l, --log-level string             debug, info, warn, error, fatal (default info)
+  -h, --help                         this help
+  -v, --version                      print the version
+";
+
+pub enum Parsed {
+    Run(Flags),
+    Help,
+    Version,
+}
+
+pub fn parse_flags(args: impl IntoIterator<Item = std::ffi::OsString>) -> Result<Parsed> {
+    use lexopt::prelude::*;
+    let mut p = lexopt::Parser::from_args(args);
+    let mut f = Flags::default();
+    let bad = |e: lexopt::Error| Error::Config(format!("{e}\nSee 'berthd --help'."));
+    while let Some(arg) = p.next().map_err(bad)? {
+        match arg {
+            Long("config-file") => f.config_file = Some(val(&mut p)?.into()),
+            Long("data-root") | Long("graph") => f.data_root = Some(val(&mut p)?.into()),
+            Short('H') | Long("host") => f.hosts.push(val(&mut p)?),
+            Long("registry-mirror") => f.registry_mirrors.push(val(&mut p)?),
+            Long("insecure-registry") => f.insecure_registries.push(val(&mut p)?),
+            Short('l') | Long("log-level") => f.log_level = Some(val(&mut p)?),
+            Short('G') | Long("group") => f.group = Some(val(&mut p)?),
+            Long("max-concurrent-downloads") => {
+                let v = val(&mut p)?;
+                f.max_concurrent_downloads = Some(v.parse().ok().filter(|n| *n > 0).ok_or_else(|| Error::Config(format!("invalid --max-concurrent-downloads {v:?}")))?)
+            }
+            Short('D') | Long("debug") => f.log_level = Some("debug".into()),
+            Short('h') | Long("help") => return Ok(Parsed::Help),
+            Short('v') | Long("version") => return Ok(Parsed::Version),
+            other => return Err(bad(other.unexpected())),
+        }
+    }
+    Ok(Parsed::Run(f))
+}
+
+fn val(p: &mut lexopt::Parser) -> Result<String> {
+    p.value().map_err(|e| Error::Config(format!("{e}\nSee 'berthd --help'.")))?.into_string().map_err(|_| Error::Config("flag value is not UTF-8".into()))
+}
+
+fn both(name: &str) -> Error {
+    Error::Config(format!("the following directives are specified both as a flag and in the configuration file: {name}"))
+}
+
+fn merge<T>(name: &str, flag: Option<T>, file: Option<T>) -> Result<Option<T>> {
+    match (flag, file) {
+        (Some(_), Some(_)) => Err(both(name)),
+        (a, b) => Ok(a.or(b)),
+    }
+}
+
+fn merge_list(name: &str, flag: Vec<String>, file: Option<Vec<String>>) -> Result<Vec<String>> {
+    match (flag.is_empty(), file) {
+        (false, Some(_)) => Err(both(name)),
+        (true, Some(v)) => Ok(v),
+        (_, None) => Ok(flag),
+    }
+}
+
+pub fn load(flags: Flags) -> Result<Config> {
+    let path = flags.config_file.clone().unwrap_or_else(|| DEFAULT_CONFIG.into());
+    let file = match std::fs::read(&path) {
+        Ok(b) => serde_json::from_slice::<FileConfig>(&b).map_err(|e| Error::Config(format!("{}: {e}", path.display())))?,
+        // Only the default file may be absent.
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound && flags.config_file.is_none() => FileConfig::default(),
+        Err(e) => return Err(Error::io("reading configuration", &path, e)),
+    };
+    let hosts = merge_list("hosts", flags.hosts, file.hosts)?;
+    let socket = match hosts.as_slice() {
+        [] => PathBuf::from(DEFAULT_SOCKET),
+        [h] => parse_host(h)?,
+        _ => return Err(Error::Config("only one -H/--host is supported".into())),
+    };
+    let level = merge("log-level", flags.log_level, file.log_level)?.unwrap_or_else(|| "info".into());
+    let log_level = match level.as_str() {
+        "debug" | "trace" => tracing::Level::DEBUG,
+        "info" => tracing::Level::INFO,
+        "warn" => tracing::Level::WARN,
+        "error" | "fatal" => tracing::Level::ERROR,
+        other => return Err(Error::Config(format!("unable to parse logging level: {other}"))),
+    };
+    let mirrors = merge_list("registry-mirrors", flags.registry_mirrors, file.registry_mirrors)?;
+    for m in &mirrors {
+        validate_mirror(m)?;
+    }
+    let insecure = merge_list("insecure-registries", flags.insecure_registries, file.insecure_registries)?;
+    let data_root = merge("data-root", flags.data_root, file.data_root)?.unwrap_or_else(|| DEFAULT_DATA_ROOT.into());
+    if !data_root.is_absolute() {
+        return Err(Error::Config(format!("data-root {:?} must be an absolute path", data_root)));
+    }
+    Ok(Config {
+        data_root,
+        socket,
+        registry_mirrors: mirrors.into_iter().map(|m| m.trim_end_matches('/').to_string()).collect(),
+        insecure_registries: insecure,
+        log_level,
+        group: merge("group", flags.group, file.group)?.unwrap_or_else(|| "berth".into()),
+        max_concurrent_downloads: merge("max-concurrent-downloads", flags.max_concurrent_downloads, file.max_concurrent_downloads)?.unwrap_or(3),
+    })
+}
+
+fn parse_host(h: &str) -> Result<PathBuf> {
+    match h.strip_prefix("unix://") {
+        Some("") => Ok(DEFAULT_SOCKET.into()),
+        Some(p) if Path::new(p).is_absolute() => Ok(p.into()),
+        _ if h.starts_with("tcp://") || h.starts_with("fd://") || h.starts_with("ssh://") => {
+            Err(Error::Config(format!("host {h:?}: only unix:// sockets are supported (an unauthenticated TCP listener is not offered)")))
+        }
+        _ => Err(Error::Config(format!("host {h:?}: expected unix:///absolute/path"))),
+    }
+}
+
+fn validate_mirror(m: &str) -> Result<()> {
+    let rest = m.strip_prefix("http://").or_else(|| m.strip_prefix("https://"));
+    match rest {
+        Some(r) if !r.is_empty() && !r.trim_end_matches('/').contains('/') => Ok(()),
+        _ => Err(Error::Config(format!("invalid mirror {m:?}: expected http(s)://host[:port] with no path"))),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn flags(a: &[&str]) -> Result<Parsed> {
+        parse_flags(a.iter().map(std::ffi::OsString::from))
+    }
+
+    #[test]
+    fn flags_and_file() {
+        let dir = std::env::temp_dir().join(format!("berthd-config-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = dir.join("daemon.json");
+        std::fs::write(&file, r#"{"data-root":"/tmp/x","insecure-registries":["reg:5000"]}"#).unwrap();
+        let Parsed::Run(f) = flags(&["--config-file", file.to_str().unwrap(), "-H", "unix:///tmp/b.sock", "--registry-mirror", "http://127.0.0.1:5000"]).ok().unwrap() else { panic!() };
+        let c = load(f).unwrap();
+        assert_eq!(c.data_root, PathBuf::from("/tmp/x"));
+        assert_eq!(c.socket, PathBuf::from("/tmp/b.sock"));
+        assert_eq!(c.insecure_registries, vec!["reg:5000"]);
+        assert_eq!(c.registry_mirrors, vec!["http://127.0.0.1:5000"]);
+        let Parsed::Run(f) = flags(&["--config-file", file.to_str().unwrap(), "--data-root", "/y"]).ok().unwrap() else { panic!() };
+        assert!(load(f).unwrap_err().to_string().contains("both as a flag and in the configuration file"));
+        std::fs::write(&file, r#"{"data-rot":"/tmp/x"}"#).unwrap();
+        let Parsed::Run(f) = flags(&["--config-file", file.to_str().unwrap()]).ok().unwrap() else { panic!() };
+        assert!(load(f).is_err());
+        let Parsed::Run(f) = flags(&["--config-file", dir.join("missing.json").to_str().unwrap()]).ok().unwrap() else { panic!() };
+        assert!(load(f).is_err(), "an explicit config file must exist");
+        assert!(flags(&["--bogus"]).is_err());
+        let Parsed::Run(f) = flags(&["-H", "tcp://0.0.0.0:2375"]).ok().unwrap() else { panic!() };
+        assert!(load(f).unwrap_err().to_string().contains("only unix://"));
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+}

@@ -1,0 +1,282 @@
+//! A client of the distribution spec, over hyper's HTTP/1.1 client
+//! connections: one TCP connection per request (a pull makes a handful, and
+//! each layer download streams on its own anyway), anonymous, basic and
+//! bearer-token auth, retries with backoff on connection errors, 429 and 5xx.
+//!
+//! TLS is not built in yet: keeping the static musl builds free of a C
+//! crypto library means rustls + ring or aws-lc, a few MB and a cross C
+//! toolchain for aarch64/armv7 (ring has assembly). Until then berthd talks
+//! plain HTTP to insecure registries (127.0.0.0/8, localhost and ::1 count as
+//! insecure without configuration, as in Docker; others via
+//! `insecure-registries`) and to plain-HTTP `registry-mirrors` for docker.io,
+//! and refuses HTTPS registries with an error that says so.
+
+pub mod auth;
+mod url;
+
+use std::time::Duration;
+
+use bytes::Bytes;
+use http_body_util::{BodyExt, Empty};
+use hyper::body::Incoming;
+use hyper::{Request, Response, StatusCode};
+use hyper_util::rt::TokioIo;
+use oci_image::manifest::{MANIFEST_ACCEPT, MAX_MANIFEST_SIZE};
+use oci_image::{Digest, Reference};
+
+pub use self::auth::Credentials;
+pub use self::url::Url;
+use crate::error::{Error, Result};
+
+const USER_AGENT: &str = concat!("berth/", env!("CARGO_PKG_VERSION"));
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(15);
+const HEADERS_TIMEOUT: Duration = Duration::from_secs(60);
+/// A body that sends nothing for this long is a dead connection.
+pub const STALL_TIMEOUT: Duration = Duration::from_secs(60);
+const ATTEMPTS: u32 = 4;
+
+#[derive(Debug, Clone, Default)]
+pub struct RegistryConfig {
+    pub mirrors: Vec<String>,
+    pub insecure: Vec<String>,
+}
+
+impl RegistryConfig {
+    fn is_insecure(&self, domain: &str) -> bool {
+        let host = url::host_of(domain);
+        host == "localhost" || host == "::1" || host.starts_with("127.") || self.insecure.iter().any(|i| i == domain || i == host)
+    }
+
+    /// Where to fetch `domain`'s content from, in order of preference.
+    pub fn endpoints(&self, domain: &str) -> Vec<String> {
+        let mut v = Vec::new();
+        if domain == oci_image::reference::DEFAULT_DOMAIN {
+            v.extend(self.mirrors.iter().cloned());
+            v.push("https://registry-1.docker.io".to_string());
+        } else if self.is_insecure(domain) {
+            v.push(format!("http://{domain}"));
+        } else {
+            v.push(format!("https://{domain}"));
+        }
+        v
+    }
+}
+
+/// An error from the transport (retryable) or a complete HTTP answer.
+#[derive(Debug)]
+enum Sent {
+    Transport(String),
+}
+
+/// One GET, on a fresh connection.
+async fn send(url: &Url, method: &str, headers: &[(&str, String)]) -> std::result::Result<Response<Incoming>, Sent> {
+    if url.https {
+        return Err(Sent::Transport(format!("{url}: TLS is not supported by berthd yet (only plain-HTTP insecure registries and mirrors)")));
+    }
+    let stream = tokio::time::timeout(CONNECT_TIMEOUT, tokio::net::TcpStream::connect((url.host.as_str(), url.port)))
+        .await
+        .map_err(|_| Sent::Transport(format!("connecting to {}:{}: timed out", url.host, url.port)))?
+        .map_err(|e| Sent::Transport(format!("connecting to {}:{}: {e}", url.host, url.port)))?;
+    let _ = stream.set_nodelay(true);
+    let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream)).await.map_err(|e| Sent::Transport(format!("{url}: {e}")))?;
+    tokio::spawn(async move {
+        let _ = conn.await;
+    });
+    let mut b = Request::builder().method(method).uri(url.path_and_query()).header("host", url.authority()).header("user-agent", USER_AGENT);
+    for (k, v) in headers {
+        b = b.header(*k, v);
+    }
+    let req = b.body(Empty::<Bytes>::new()).map_err(|e| Sent::Transport(format!("{url}: {e}")))?;
+    tokio::time::timeout(HEADERS_TIMEOUT, sender.send_request(req))
+        .await
+        .map_err(|_| Sent::Transport(format!("{url}: no response in {}s", HEADERS_TIMEOUT.as_secs())))?
+        .map_err(|e| Sent::Transport(format!("{url}: {e}")))
+}
+
+fn backoff(attempt: u32) -> Duration {
+    Duration::from_millis(250 << attempt.min(5))
+}
+
+/// The registry's own words, from an error body of the distribution spec
+/// (`{"errors":[{"code":"MANIFEST_UNKNOWN","message":"..."}]}`).
+async fn error_text(resp: Response<Incoming>) -> String {
+    let status = resp.status();
+    let body = match tokio::time::timeout(Duration::from_secs(10), Limited::collect(resp.into_body(), 64 * 1024)).await {
+        Ok(Ok(b)) => b,
+        _ => Bytes::new(),
+    };
+    let parsed: Option<serde_json::Value> = serde_json::from_slice(&body).ok();
+    let errs: Vec<String> = parsed
+        .as_ref()
+        .and_then(|v| v.get("errors"))
+        .and_then(|e| e.as_array())
+        .map(|a| {
+            a.iter()
+                .map(|e| {
+                    let code = e.get("code").and_then(|c| c.as_str()).unwrap_or("").to_lowercase().replace('_', " ");
+                    let msg = e.get("message").and_then(|c| c.as_str()).unwrap_or("");
+                    if msg.is_empty() || msg == code { code } else { format!("{code}: {msg}") }
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    if errs.is_empty() {
+        format!("{} {}", status.as_u16(), status.canonical_reason().unwrap_or(""))
+    } else {
+        errs.join("; ")
+    }
+}
+
+/// Reads a whole body, refusing more than `max` bytes.
+pub struct Limited;
+
+impl Limited {
+    pub async fn collect(mut body: Incoming, max: u64) -> Result<Bytes> {
+        let mut buf = bytes::BytesMut::new();
+        while let Some(frame) = tokio::time::timeout(STALL_TIMEOUT, body.frame()).await.map_err(|_| Error::Registry("registry stopped sending".into()))? {
+            let frame = frame.map_err(|e| Error::Registry(format!("reading response: {e}")))?;
+            if let Some(d) = frame.data_ref() {
+                if buf.len() as u64 + d.len() as u64 > max {
+                    return Err(Error::Registry(format!("response larger than {max} bytes")));
+                }
+                buf.extend_from_slice(d);
+            }
+        }
+        Ok(buf.freeze())
+    }
+}
+
+/// A pull's conversation with one registry endpoint about one repository.
+pub struct Session {
+    base: Url,
+    domain: String,
+    repo: String,
+    auth: auth::Auth,
+}
+
+impl Session {
+    /// Finds the first endpoint that answers for `r` (mirrors first for
+    /// docker.io) and fetches the manifest there.
+    pub async fn open(cfg: &RegistryConfig, r: &Reference, creds: Option<Credentials>) -> Result<(Session, Fetched)> {
+        let mut last = None;
+        for ep in cfg.endpoints(r.domain()) {
+            let base = Url::parse(&ep).map_err(Error::Registry)?;
+            let is_mirror = r.domain() == oci_image::reference::DEFAULT_DOMAIN && !ep.ends_with("registry-1.docker.io");
+            let s = Session { base, domain: r.domain().to_string(), repo: r.path().to_string(), auth: auth::Auth::new(creds.clone()) };
+            match s.manifest(&r.manifest_reference()).await {
+                Ok(m) => return Ok((s, m)),
+                // A mirror that fails is skipped, as dockerd does; the
+                // registry itself is the last word.
+                Err(e) if is_mirror => {
+                    tracing::warn!(mirror = %ep, error = %e.chain(), "mirror failed, trying the next endpoint");
+                    last = Some(e)
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        Err(last.unwrap_or_else(|| Error::Registry(format!("no endpoint for {}", r.domain()))))
+    }
+
+    fn url(&self, tail: &str) -> Url {
+        self.base.join_path(&format!("/v2/{}/{tail}", self.repo))
+    }
+
+    /// A GET with auth, retries and redirects; returns a 2xx response.
+    async fn get(&self, url: Url, accept: Option<String>, what: &str) -> Result<Response<Incoming>> {
+        let mut url = url;
+        let mut authed = false;
+        let mut redirects = 0;
+        let mut attempt = 0;
+        loop {
+            let mut headers = Vec::new();
+            if let Some(a) = &accept {
+                headers.push(("accept", a.clone()));
+            }
+            // Credentials only go to the registry itself, not to where it redirects.
+            if url.authority() == self.base.authority() {
+                if let Some(h) = self.auth.header().await {
+                    headers.push(("authorization", h));
+                }
+            }
+            let resp = match send(&url, "GET", &headers).await {
+                Ok(r) => r,
+                Err(Sent::Transport(e)) if attempt + 1 < ATTEMPTS && !url.https => {
+                    tracing::debug!(error = %e, attempt, "retrying");
+                    tokio::time::sleep(backoff(attempt)).await;
+                    attempt += 1;
+                    continue;
+                }
+                Err(Sent::Transport(e)) => return Err(Error::Registry(e)),
+            };
+            let status = resp.status();
+            match status {
+                s if s.is_success() => return Ok(resp),
+                StatusCode::UNAUTHORIZED if !authed => {
+                    let challenge = resp.headers().get("www-authenticate").and_then(|v| v.to_str().ok()).map(str::to_string);
+                    let Some(challenge) = challenge else { return Err(Error::Unauthorized(format!("{what}: unauthorized: {}", error_text(resp).await))) };
+                    self.auth.authenticate(&challenge, &self.repo, &self.domain).await?;
+                    authed = true;
+                }
+                StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN => {
+                    let text = error_text(resp).await;
+                    let hint = if self.auth.has_credentials() { "incorrect username or password" } else { "authentication required (berth login, or credentials in ~/.docker/config.json)" };
+                    return Err(Error::Unauthorized(format!("{what}: {text}: {hint}")));
+                }
+                StatusCode::NOT_FOUND => return Err(Error::NotFound(format!("{what}: not found: {}", error_text(resp).await))),
+                s if s.is_redirection() => {
+                    let loc = resp.headers().get("location").and_then(|v| v.to_str().ok()).map(str::to_string);
+                    redirects += 1;
+                    match loc {
+                        Some(l) if redirects <= 5 => url = url.resolve(&l).map_err(Error::Registry)?,
+                        _ => return Err(Error::Registry(format!("{what}: too many or bad redirects"))),
+                    }
+                }
+                s if (s == StatusCode::TOO_MANY_REQUESTS || s.is_server_error()) && attempt + 1 < ATTEMPTS => {
+                    let wait = resp.headers().get("retry-after").and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<u64>().ok()).map(|s| Duration::from_secs(s.min(10))).unwrap_or(backoff(attempt));
+                    tracing::debug!(status = %s, attempt, "retrying");
+                    tokio::time::sleep(wait).await;
+                    attempt += 1;
+                }
+                StatusCode::TOO_MANY_REQUESTS => return Err(Error::Registry(format!("{what}: toomanyrequests: {}", error_text(resp).await))),
+                _ => return Err(Error::Registry(format!("{what}: {}", error_text(resp).await))),
+            }
+        }
+    }
+
+    /// A manifest or index by tag or digest, verified when asked by digest.
+    pub async fn manifest(&self, reference: &str) -> Result<Fetched> {
+        let what = format!("{}/{}:{reference}", self.domain, self.repo);
+        let resp = self.get(self.url(&format!("manifests/{reference}")), Some(MANIFEST_ACCEPT.join(", ")), &what).await?;
+        let ct = resp.headers().get("content-type").and_then(|v| v.to_str().ok()).map(str::to_string);
+        let header_digest = resp.headers().get("docker-content-digest").and_then(|v| v.to_str().ok()).map(str::to_string);
+        let body = Limited::collect(resp.into_body(), MAX_MANIFEST_SIZE).await?;
+        let digest = Digest::of(&body);
+        if let Ok(want) = Digest::parse(reference) {
+            want.verify(&body)?;
+        } else if let Some(h) = header_digest.as_deref().and_then(|h| Digest::parse(h).ok()) {
+            if h != digest {
+                return Err(Error::Image(oci_image::Error::DigestMismatch { expected: h.to_string(), actual: digest.to_string() }));
+            }
+        }
+        Ok(Fetched { body, content_type: ct, digest })
+    }
+
+    /// A small blob (config) read whole and verified.
+    pub async fn small_blob(&self, d: &Digest) -> Result<Bytes> {
+        let resp = self.blob(d).await?;
+        let body = Limited::collect(resp.into_body(), MAX_MANIFEST_SIZE).await?;
+        d.verify(&body)?;
+        Ok(body)
+    }
+
+    /// A blob as a streaming response.
+    pub async fn blob(&self, d: &Digest) -> Result<Response<Incoming>> {
+        self.get(self.url(&format!("blobs/{d}")), None, &format!("blob {d}")).await
+    }
+}
+
+pub struct Fetched {
+    pub body: Bytes,
+    pub content_type: Option<String>,
+    pub digest: Digest,
+}
