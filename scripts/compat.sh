@@ -34,6 +34,9 @@ tar -C "$W/rootfs" -cf "$W/rootfs.tar" .
 cat > "$W/containers.conf" <<CONF
 [containers]
 default_ulimits = ["nofile=20000:20000", "nproc=32768:32768"]
+# No network: this tests the runtime, and podman's bridge would leave
+# netavark's firewall chains and /run/netns behind on the host.
+netns = "none"
 [engine]
 cgroup_manager = "cgroupfs"
 events_logger = "file"
