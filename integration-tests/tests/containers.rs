@@ -170,7 +170,7 @@ fn run_detached_ps_logs_stop() {
     assert_eq!(e.ok(&["ps", "-q"]).trim(), "");
     let all = e.ok(&["ps", "-a"]);
     assert!(all.contains("Exited (7) "), "{all}");
-    assert!(leftovers(&e.data_root.display().to_string(), &[id.clone()]).iter().all(|l| !l.starts_with("mount")), "rootfs still mounted after the exit");
+    assert!(leftovers(&e.data_root.display().to_string(), std::slice::from_ref(&id)).iter().all(|l| !l.starts_with("mount")), "rootfs still mounted after the exit");
 
     // Restart of an exited container, then kill with a signal.
     e.ok(&["start", "web"]);
@@ -264,6 +264,11 @@ fn image_config_is_applied() {
     assert!(o.contains("CapBnd:\t00000000a80425fb"), "{o}");
     assert!(o.contains("Seccomp:\t2"), "{o}");
     assert!(o.contains("\n0\n") && o.trim_end().ends_with("lo"), "{o}");
+    // The image's StopSignal (SIGQUIT) is what stop sends.
+    e.run_d(&["--name", "quitter", "--entrypoint", "", &web, "sh", "-c", "trap 'exit 9' QUIT; while true; do sleep 0.1; done"]);
+    e.ok(&["stop", "-t", "10", "quitter"]);
+    assert_eq!(e.inspect_c("quitter")["State"]["ExitCode"], 9);
+    e.ok(&["rm", "quitter"]);
     // Host networking sees the host's interfaces.
     let o = e.ok(&["run", "--rm", "--network", "host", &e.bb(), "ls", "/sys/class/net"]);
     assert!(o.lines().count() >= 1);

@@ -151,6 +151,10 @@ pub async fn create(s: Arc<State>, q: &Query, body: Bytes) -> Result<hyper::Resp
             config["Cmd"] = img_cfg.get("Cmd").cloned().unwrap_or(Value::Null);
         }
     }
+    if let Some(sig) = img_cfg.get("StopSignal").and_then(Value::as_str).filter(|v| !v.is_empty()) {
+        containers::parse_signal(sig)?;
+        config["StopSignal"] = json!(sig);
+    }
     let mut labels = img_cfg.get("Labels").filter(|l| l.is_object()).cloned().unwrap_or(json!({}));
     if let (Some(l), Some(mine)) = (labels.as_object_mut(), config["Labels"].as_object()) {
         l.extend(mine.clone());
@@ -192,13 +196,14 @@ pub async fn stop(s: Arc<State>, name: &str, q: &Query) -> Result<hyper::Respons
         None => 10,
         Some(v) => v.parse::<i64>().map_err(|_| Error::BadParameter(format!("invalid value for t: {v:?}")))?,
     };
-    let sig = containers::parse_signal(q.get("signal").filter(|v| !v.is_empty()).unwrap_or("TERM"))?;
     let c = current(&s, name).await?;
+    // The image's StopSignal unless the request names one, as docker.
+    let sig = containers::parse_signal(q.get("signal").filter(|v| !v.is_empty()).or(c.config["StopSignal"].as_str().filter(|v| !v.is_empty())).unwrap_or("TERM"))?;
     if !c.running() {
         return Ok(empty(StatusCode::NOT_MODIFIED));
     }
     // t = -1: wait forever, as docker.
-    let wait = if t < 0 { Duration::from_secs(u64::MAX / 4) } else { Duration::from_secs(t as u64) };
+    let wait = if t < 0 { None } else { Some(Duration::from_secs(t as u64)) };
     s.containers.stop(&c, sig, wait).await?;
     Ok(empty(StatusCode::NO_CONTENT))
 }

@@ -537,11 +537,11 @@ impl Containers {
     }
 
     /// docker stop: `sig`, `t` seconds, then SIGKILL.
-    pub async fn stop(&self, c: &Container, sig: i32, t: Duration) -> Result<()> {
+    pub async fn stop(&self, c: &Container, sig: i32, t: Option<Duration>) -> Result<()> {
         if let Err(e) = self.signal(c, sig) {
             tracing::warn!(container = %c.id, error = %e.chain(), "stop signal failed, killing");
         }
-        match self.wait_exit(c, Some(t)).await? {
+        match self.wait_exit(c, t).await? {
             Some(n) if n.running() => {
                 self.signal(&n, libc::SIGKILL)?;
                 match self.wait_exit(&n, Some(Duration::from_secs(30))).await? {
