@@ -122,14 +122,19 @@ pub fn pull(c: &Client, mut p: lexopt::Parser) -> R {
         }
     }
     let name = name.ok_or_else(|| usage("pull", "\"berth pull\" requires exactly 1 argument.\n\nUsage:  berth pull [OPTIONS] NAME[:TAG|@DIGEST]"))?;
-    let r = Reference::parse(&name).map_err(|e| anyhow::anyhow!("{e}"))?;
+    pull_named(c, &name, platform.as_deref(), quiet, &mut std::io::stdout().lock())
+}
+
+/// Pulls `name`, printing progress lines (not progress ticks) to `out`.
+pub fn pull_named(c: &Client, name: &str, platform: Option<&str>, quiet: bool, out: &mut dyn Write) -> R {
+    let r = Reference::parse(name).map_err(|e| anyhow::anyhow!("{e}"))?;
     let (from, tag) = match (r.digest(), r.tag()) {
         (Some(d), _) => (r.repository(), d.to_string()),
         (None, Some(t)) => (r.repository(), t.to_string()),
         (None, None) => (r.repository(), "latest".to_string()),
     };
     let mut q = format!("/images/create?fromImage={}&tag={}", encode_query(&from), encode_query(&tag));
-    if let Some(pl) = &platform {
+    if let Some(pl) = platform {
         q.push_str(&format!("&platform={}", encode_query(pl)));
     }
     let mut headers = Vec::new();
@@ -137,7 +142,6 @@ pub fn pull(c: &Client, mut p: lexopt::Parser) -> R {
         headers.push(("X-Registry-Auth", a));
     }
     let resp = c.request("POST", &q, &headers)?.ok()?;
-    let mut out = std::io::stdout().lock();
     for line in resp.body.lines() {
         let line = line.map_err(HttpError::Io)?;
         if line.trim().is_empty() {

@@ -86,16 +86,30 @@ impl Client {
     }
 
     pub fn request(&self, method: &str, path: &str, headers: &[(&str, String)]) -> Result<Response, Error> {
+        self.request_body(method, path, headers, None)
+    }
+
+    /// A POST with a JSON body.
+    pub fn post_json(&self, path: &str, body: &serde_json::Value) -> Result<Response, Error> {
+        self.request_body("POST", path, &[("Content-Type", "application/json".to_string())], Some(body.to_string().as_bytes()))
+    }
+
+    pub fn request_body(&self, method: &str, path: &str, headers: &[(&str, String)], body: Option<&[u8]>) -> Result<Response, Error> {
         let mut s = UnixStream::connect(&self.socket).map_err(|source| Error::Connect { path: self.socket.clone(), source })?;
         let mut req = format!("{method} /v1.47{path} HTTP/1.1\r\nHost: berth\r\nUser-Agent: berth-cli/{}\r\nConnection: close\r\n", env!("CARGO_PKG_VERSION"));
         for (k, v) in headers {
             req.push_str(&format!("{k}: {v}\r\n"));
         }
-        if method == "POST" || method == "PUT" {
+        if let Some(b) = body {
+            req.push_str(&format!("Content-Length: {}\r\n", b.len()));
+        } else if method == "POST" || method == "PUT" {
             req.push_str("Content-Length: 0\r\n");
         }
         req.push_str("\r\n");
         s.write_all(req.as_bytes())?;
+        if let Some(b) = body {
+            s.write_all(b)?;
+        }
         let mut r = BufReader::new(s);
         let mut line = String::new();
         r.read_line(&mut line)?;

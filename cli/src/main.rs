@@ -2,6 +2,7 @@
 //! commands, flags and output formats.
 
 mod commands;
+mod containers;
 mod format;
 mod http;
 
@@ -19,6 +20,17 @@ Options:
   -v, --version       print version information and quit
 
 Commands:
+  run         Create and run a new container from an image
+  create      Create a new container
+  start       Start one or more stopped containers
+  stop        Stop one or more running containers
+  kill        Kill one or more running containers
+  rm          Remove one or more containers
+  ps          List containers
+  logs        Fetch the logs of a container
+  wait        Block until one or more containers stop, then print their exit codes
+  inspect     Return low-level information on containers or images
+  container   Manage containers (run, create, start, stop, kill, rm, ls, logs, wait, inspect)
   images      List images
   pull        Download an image from a registry
   rmi         Remove one or more images
@@ -108,6 +120,19 @@ fn run() -> anyhow::Result<i32> {
                 other => return Err(usage("image", format!("unknown command \"{other}\" for \"berth image\""))),
             }
         }
+        "container" => {
+            let sub = match p.next()? {
+                Some(Value(v)) => v.string()?,
+                _ => return Err(usage("container", "expected a subcommand: run, create, start, stop, kill, rm, ls, logs, wait, inspect")),
+            };
+            match sub.as_str() {
+                "ls" | "list" | "ps" => "ps".to_string(),
+                "rm" | "remove" => "rm".to_string(),
+                "inspect" => "container-inspect".to_string(),
+                "run" | "create" | "start" | "stop" | "kill" | "logs" | "wait" => sub,
+                other => return Err(usage("container", format!("unknown command \"{other}\" for \"berth container\""))),
+            }
+        }
         other => other.to_string(),
     };
     match cmd.as_str() {
@@ -117,7 +142,18 @@ fn run() -> anyhow::Result<i32> {
         "pull" | "image-pull" => commands::pull(&c, p),
         "rmi" => commands::rmi(&c, p),
         "tag" | "image-tag" => commands::tag(&c, p),
-        "image-inspect" | "inspect" => commands::inspect(&c, p),
+        "image-inspect" => commands::inspect(&c, p),
+        "inspect" => containers::inspect(&c, p, false),
+        "container-inspect" => containers::inspect(&c, p, true),
+        "run" => containers::run(&c, p),
+        "create" => containers::create(&c, p),
+        "start" => containers::start(&c, p),
+        "stop" => containers::stop(&c, p),
+        "kill" => containers::kill(&c, p),
+        "rm" => containers::rm(&c, p),
+        "ps" => containers::ps(&c, p),
+        "logs" => containers::logs(&c, p),
+        "wait" => containers::wait(&c, p),
         other => Err(usage("", format!("unknown command \"{other}\" for \"berth\""))),
     }
 }

@@ -11,6 +11,7 @@ use crate::error::{Error, Result};
 pub const DEFAULT_CONFIG: &str = "/etc/berth/daemon.json";
 pub const DEFAULT_DATA_ROOT: &str = "/var/lib/berth";
 pub const DEFAULT_SOCKET: &str = "/run/berth/berth.sock";
+pub const DEFAULT_EXEC_ROOT: &str = "/run/berth";
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
@@ -22,6 +23,9 @@ pub struct FileConfig {
     pub log_level: Option<String>,
     pub group: Option<String>,
     pub max_concurrent_downloads: Option<usize>,
+    pub exec_root: Option<PathBuf>,
+    pub runtime: Option<PathBuf>,
+    pub shim: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone)]
@@ -33,6 +37,9 @@ pub struct Config {
     pub log_level: tracing::Level,
     pub group: String,
     pub max_concurrent_downloads: usize,
+    pub exec_root: PathBuf,
+    pub runtime: PathBuf,
+    pub shim: PathBuf,
 }
 
 #[derive(Debug, Default)]
@@ -45,6 +52,9 @@ pub struct Flags {
     pub log_level: Option<String>,
     pub group: Option<String>,
     pub max_concurrent_downloads: Option<usize>,
+    pub exec_root: Option<PathBuf>,
+    pub runtime: Option<PathBuf>,
+    pub shim: Option<PathBuf>,
 }
 
 pub const USAGE: &str = "Usage: berthd [OPTIONS]
@@ -59,11 +69,15 @@ Options:
       --registry-mirror URL          preferred registry mirror for docker.io (repeatable)
       --insecure-registry HOST[:PORT] registry reached over plain HTTP (repeatable)
       --max-concurrent-downloads n   layers downloaded at once per pull (default 3)
+      --exec-root string             root of per-run state: shim state, runtime root (default /run/berth)
+      --runtime PATH                 the OCI runtime (default berth-runtime next to berthd, else on PATH)
+      --shim PATH                    the per-container shim (default berth-shim next to berthd, else on PATH)
   -l, --log-level string             debug, info, warn, error, fatal (default info)
   -h, --help                         this help
   -v, --version                      print the version
 ";
 
+#[allow(clippy::large_enum_variant)]
 pub enum Parsed {
     Run(Flags),
     Help,
@@ -88,6 +102,9 @@ pub fn parse_flags(args: impl IntoIterator<Item = std::ffi::OsString>) -> Result
                 let v = val(&mut p)?;
                 f.max_concurrent_downloads = Some(v.parse().ok().filter(|n| *n > 0).ok_or_else(|| Error::Config(format!("invalid --max-concurrent-downloads {v:?}")))?)
             }
+            Long("exec-root") => f.exec_root = Some(val(&mut p)?.into()),
+            Long("runtime") => f.runtime = Some(val(&mut p)?.into()),
+            Long("shim") => f.shim = Some(val(&mut p)?.into()),
             Short('D') | Long("debug") => f.log_level = Some("debug".into()),
             Short('h') | Long("help") => return Ok(Parsed::Help),
             Short('v') | Long("version") => return Ok(Parsed::Version),
@@ -151,7 +168,16 @@ pub fn load(flags: Flags) -> Result<Config> {
     if !data_root.is_absolute() {
         return Err(Error::Config(format!("data-root {:?} must be an absolute path", data_root)));
     }
+    let exec_root = merge("exec-root", flags.exec_root, file.exec_root)?.unwrap_or_else(|| DEFAULT_EXEC_ROOT.into());
+    if !exec_root.is_absolute() {
+        return Err(Error::Config(format!("exec-root {:?} must be an absolute path", exec_root)));
+    }
+    let runtime = find_binary("runtime", merge("runtime", flags.runtime, file.runtime)?, "berth-runtime")?;
+    let shim = find_binary("shim", merge("shim", flags.shim, file.shim)?, "berth-shim")?;
     Ok(Config {
+        exec_root,
+        runtime,
+        shim,
         data_root,
         socket,
         registry_mirrors: mirrors.into_iter().map(|m| m.trim_end_matches('/').to_string()).collect(),
@@ -160,6 +186,22 @@ pub fn load(flags: Flags) -> Result<Config> {
         group: merge("group", flags.group, file.group)?.unwrap_or_else(|| "berth".into()),
         max_concurrent_downloads: merge("max-concurrent-downloads", flags.max_concurrent_downloads, file.max_concurrent_downloads)?.unwrap_or(3),
     })
+}
+
+/// A helper binary: as configured, else next to berthd's own executable,
+/// else on PATH. A configured path must exist.
+fn find_binary(key: &str, given: Option<PathBuf>, name: &str) -> Result<PathBuf> {
+    if let Some(p) = given {
+        if !p.is_file() {
+            return Err(Error::Config(format!("{key} {} does not exist", p.display())));
+        }
+        return Ok(p);
+    }
+    let next_to_us = std::env::current_exe().ok().and_then(|e| e.parent().map(|d| d.join(name)));
+    let on_path = std::env::var_os("PATH").into_iter().flat_map(|p| std::env::split_paths(&p).map(|d| d.join(name)).collect::<Vec<_>>());
+    // Not finding it is no error for an images-only daemon: starting a
+    // container says what is missing.
+    Ok(next_to_us.into_iter().chain(on_path).find(|p| p.is_file()).unwrap_or_else(|| PathBuf::from(name)))
 }
 
 fn parse_host(h: &str) -> Result<PathBuf> {

@@ -2,6 +2,7 @@
 
 mod api;
 mod config;
+mod containers;
 mod error;
 mod images;
 mod registry;
@@ -25,6 +26,7 @@ use crate::registry::RegistryConfig;
 pub struct State {
     pub cfg: Config,
     pub store: Arc<Store>,
+    pub containers: Arc<containers::Containers>,
     pub registry: RegistryConfig,
     pub id: String,
 }
@@ -115,7 +117,23 @@ async fn serve(cfg: Config, explicit_group: bool) -> anyhow::Result<()> {
     let id = engine_id(&cfg.data_root).context("engine id")?;
     let listener = listen(&cfg, explicit_group)?;
     let registry = RegistryConfig { mirrors: cfg.registry_mirrors.clone(), insecure: cfg.insecure_registries.clone() };
-    let state = Arc::new(State { cfg: cfg.clone(), store, registry, id });
+    let paths = containers::Paths { data_root: cfg.data_root.clone(), exec_root: cfg.exec_root.clone(), runtime: cfg.runtime.clone(), shim: cfg.shim.clone() };
+    let ctrs = Arc::new(containers::Containers::open(paths).context("opening the container records")?);
+    // Live restore: running containers whose shim lives stay running; the
+    // others get the exit their shim recorded, or an error.
+    ctrs.sweep().await.context("reconciling containers")?;
+    {
+        let ctrs = ctrs.clone();
+        tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(Duration::from_secs(1)).await;
+                if let Err(e) = ctrs.sweep().await {
+                    tracing::warn!(error = %e.chain(), "container sweep");
+                }
+            }
+        });
+    }
+    let state = Arc::new(State { cfg: cfg.clone(), store, containers: ctrs, registry, id });
     tracing::info!(socket = %cfg.socket.display(), data_root = %cfg.data_root.display(), version = env!("CARGO_PKG_VERSION"), "berthd listening");
 
     let mut term = signal(SignalKind::terminate())?;

@@ -191,6 +191,14 @@ pub fn remove(s: &State, name: &str, q: &Query) -> Result<hyper::Response<Body>>
     // Images have no parent chain here, so there is nothing for noprune to keep.
     q.flag("noprune")?;
     let (img, by_ref) = s.store.lookup(name)?;
+    // Untagging is fine; deleting an image a container uses is not.
+    let users = s.containers.using_image(&img.id.to_string())?;
+    if let Some(u) = users.first() {
+        if by_ref.is_none() || img.tags.len() <= 1 || force {
+            let short: String = img.id.hex().chars().take(12).collect();
+            return Err(Error::Conflict(format!("conflict: unable to delete {short} - image is being used by container {}", &u[..12.min(u.len())])));
+        }
+    }
     let r = s.store.remove(&img, by_ref.as_ref(), force)?;
     let mut out: Vec<Value> = r.untagged.iter().map(|u| json!({"Untagged": u})).collect();
     out.extend(r.deleted.iter().map(|d| json!({"Deleted": d})));

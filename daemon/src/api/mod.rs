@@ -1,6 +1,7 @@
 //! The Docker Engine API over HTTP/1.1: routing, version prefixes, bodies,
 //! and errors shaped as docker's `{"message": ...}`.
 
+mod containers;
 mod images;
 mod system;
 
@@ -55,6 +56,10 @@ pub fn empty(status: StatusCode) -> Response<Body> {
 
 pub fn stream(rx: mpsc::UnboundedReceiver<Bytes>) -> Response<Body> {
     base(StatusCode::OK).header("content-type", "application/json").body(BodyExt::boxed(ChannelBody(rx))).unwrap_or_default()
+}
+
+pub fn stream_as(rx: mpsc::UnboundedReceiver<Bytes>, content_type: &'static str) -> Response<Body> {
+    base(StatusCode::OK).header("content-type", content_type).body(BodyExt::boxed(ChannelBody(rx))).unwrap_or_default()
 }
 
 pub fn error(e: &Error) -> Response<Body> {
@@ -175,6 +180,29 @@ async fn route(state: Arc<State>, req: Request<Incoming>) -> Result<Response<Bod
         (&Method::GET, p) if p.starts_with("/images/") && p.ends_with("/json") => images::inspect(&state, &name(p, "/json")?),
         (&Method::POST, p) if p.starts_with("/images/") && p.ends_with("/tag") => images::tag(&state, &name(p, "/tag")?, &q),
         (&Method::DELETE, p) if p.starts_with("/images/") => images::remove(&state, &name(p, "")?, &q),
+        (&Method::POST, "/containers/create") => {
+            let body = req.into_body().collect().await.map_err(|e| Error::BadParameter(format!("reading the body: {e}")))?.to_bytes();
+            containers::create(state, &q, body).await
+        }
+        (&Method::GET, "/containers/json") => containers::list(state, &q).await,
+        (m, p) if p.starts_with("/containers/") => {
+            let rest = &p["/containers/".len()..];
+            let (id, action) = rest.split_once('/').unwrap_or((rest, ""));
+            let id = decode(id);
+            if id.is_empty() {
+                return Ok(json(StatusCode::NOT_FOUND, &serde_json::json!({"message": "page not found"})));
+            }
+            match (m, action) {
+                (&Method::POST, "start") => containers::start(state, &id, &q).await,
+                (&Method::POST, "stop") => containers::stop(state, &id, &q).await,
+                (&Method::POST, "kill") => containers::kill(state, &id, &q).await,
+                (&Method::POST, "wait") => containers::wait(state, &id, &q).await,
+                (&Method::GET, "json") => containers::inspect(state, &id, &q).await,
+                (&Method::GET, "logs") => containers::logs(state, &id, &q).await,
+                (&Method::DELETE, "") => containers::remove(state, &id, &q).await,
+                _ => Ok(json(StatusCode::NOT_FOUND, &serde_json::json!({"message": format!("{m} {p} is not implemented")}))),
+            }
+        }
         _ => Ok(json(StatusCode::NOT_FOUND, &serde_json::json!({"message": "page not found"}))),
     }
 }

@@ -61,12 +61,14 @@ pub fn version(_s: &State) -> Result<hyper::Response<Body>> {
 
 pub fn info(s: &State) -> Result<hyper::Response<Body>> {
     let images = s.store.count()?;
+    let all = s.containers.list()?;
+    let running = all.iter().filter(|c| c.running()).count();
     let cfg = &s.cfg;
     Ok(json(
         StatusCode::OK,
         &json!({
             "ID": s.id,
-            "Containers": 0, "ContainersRunning": 0, "ContainersPaused": 0, "ContainersStopped": 0,
+            "Containers": all.len(), "ContainersRunning": running, "ContainersPaused": 0, "ContainersStopped": all.len() - running,
             "Images": images,
             "Driver": "overlay2",
             "DriverStatus": [["Backing Filesystem", ""], ["Supports d_type", "true"]],

@@ -1,0 +1,548 @@
+//! Container commands: run, create, start, stop, kill, rm, ps, logs, wait, inspect.
+
+use std::io::{Read, Write};
+
+use lexopt::prelude::*;
+use serde_json::{json, Value};
+
+use crate::format::{human_duration, tabwrite};
+use crate::http::{encode_path, encode_query, Client, Error as HttpError};
+use crate::usage;
+
+type R = anyhow::Result<i32>;
+
+fn now() -> i64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs() as i64).unwrap_or(0)
+}
+
+/// docker's RAMInBytes: `512m`, `1g`, `100k`, `1024b`, plain bytes.
+pub fn parse_bytes(s: &str) -> Option<i64> {
+    let l = s.trim().to_ascii_lowercase();
+    let l = l.strip_suffix('b').filter(|r| r.ends_with(|c: char| "kmgt".contains(c))).map(str::to_string).unwrap_or(l);
+    let (num, mult) = match l.chars().last()? {
+        'k' => (&l[..l.len() - 1], 1i64 << 10),
+        'm' => (&l[..l.len() - 1], 1 << 20),
+        'g' => (&l[..l.len() - 1], 1 << 30),
+        't' => (&l[..l.len() - 1], 1 << 40),
+        'b' => (&l[..l.len() - 1], 1),
+        _ => (l.as_str(), 1),
+    };
+    let v: f64 = num.parse().ok()?;
+    (v >= 0.0).then_some((v * mult as f64) as i64)
+}
+
+#[derive(Default)]
+struct CreateOpts {
+    name: Option<String>,
+    env: Vec<String>,
+    workdir: Option<String>,
+    user: Option<String>,
+    hostname: Option<String>,
+    rm: bool,
+    detach: bool,
+    tty: bool,
+    entrypoint: Option<String>,
+    network: Option<String>,
+    memory: Option<i64>,
+    memory_swap: Option<i64>,
+    pids_limit: Option<i64>,
+    privileged: bool,
+    labels: Vec<String>,
+    image: String,
+    cmd: Vec<String>,
+}
+
+fn parse_create(cmd: &str, mut p: lexopt::Parser) -> anyhow::Result<CreateOpts> {
+    let mut o = CreateOpts::default();
+    let u = |m: String| usage(cmd, m);
+    let val = |p: &mut lexopt::Parser| -> anyhow::Result<String> { Ok(p.value().map_err(|e| usage(cmd, e.to_string()))?.string()?) };
+    loop {
+        let a = match p.next().map_err(|e| usage(cmd, e.to_string()))? {
+            Some(a) => a,
+            None => break,
+        };
+        match a {
+            Long("name") => o.name = Some(val(&mut p)?),
+            Short('e') | Long("env") => {
+                let e = val(&mut p)?;
+                // `-e NAME` takes the value from berth's own environment, as docker.
+                if e.contains('=') {
+                    o.env.push(e);
+                } else if let Ok(v) = std::env::var(&e) {
+                    o.env.push(format!("{e}={v}"));
+                }
+            }
+            Short('w') | Long("workdir") => o.workdir = Some(val(&mut p)?),
+            Short('u') | Long("user") => o.user = Some(val(&mut p)?),
+            Short('h') | Long("hostname") => o.hostname = Some(val(&mut p)?),
+            Short('l') | Long("label") => o.labels.push(val(&mut p)?),
+            Long("rm") => o.rm = true,
+            Short('d') | Long("detach") if cmd == "run" => o.detach = true,
+            Short('t') | Long("tty") => o.tty = true,
+            Long("entrypoint") => o.entrypoint = Some(val(&mut p)?),
+            Long("network") | Long("net") => o.network = Some(val(&mut p)?),
+            Short('m') | Long("memory") => {
+                let v = val(&mut p)?;
+                o.memory = Some(parse_bytes(&v).ok_or_else(|| u(format!("invalid argument {v:?} for \"-m, --memory\" flag")))?);
+            }
+            Long("memory-swap") => {
+                let v = val(&mut p)?;
+                o.memory_swap = Some(if v == "-1" { -1 } else { parse_bytes(&v).ok_or_else(|| u(format!("invalid argument {v:?} for \"--memory-swap\" flag")))? });
+            }
+            Long("pids-limit") => {
+                let v = val(&mut p)?;
+                o.pids_limit = Some(v.parse().map_err(|_| u(format!("invalid argument {v:?} for \"--pids-limit\" flag")))?);
+            }
+            Long("privileged") => o.privileged = true,
+            Short('i') | Long("interactive") => return Err(u("-i/--interactive needs attach, which is not implemented yet".into())),
+            Short('p') | Long("publish") => return Err(u("-p/--publish needs bridge networking, which is not implemented yet".into())),
+            Short('v') | Long("volume") => return Err(u("-v/--volume is not implemented yet".into())),
+            Value(v) => {
+                o.image = v.string()?;
+                for r in p.raw_args()? {
+                    o.cmd.push(r.into_string().map_err(|_| u("argument is not UTF-8".into()))?);
+                }
+                break;
+            }
+            other => return Err(u(other.unexpected().to_string())),
+        }
+    }
+    if o.image.is_empty() {
+        return Err(u(format!("\"berth {cmd}\" requires at least 1 argument.\n\nUsage:  berth {cmd} [OPTIONS] IMAGE [COMMAND] [ARG...]")));
+    }
+    Ok(o)
+}
+
+fn body(o: &CreateOpts, auto_remove: bool) -> Value {
+    let mut labels = serde_json::Map::new();
+    for l in &o.labels {
+        let (k, v) = l.split_once('=').unwrap_or((l, ""));
+        labels.insert(k.to_string(), json!(v));
+    }
+    let mut b = json!({
+        "Image": o.image,
+        "Env": o.env,
+        "Tty": o.tty,
+        "AttachStdout": !o.detach,
+        "AttachStderr": !o.detach,
+        "Labels": labels,
+        "HostConfig": {
+            "NetworkMode": o.network.clone().unwrap_or_else(|| "default".into()),
+            "AutoRemove": auto_remove,
+            "Privileged": o.privileged,
+        },
+    });
+    if !o.cmd.is_empty() {
+        b["Cmd"] = json!(o.cmd);
+    }
+    if let Some(e) = &o.entrypoint {
+        b["Entrypoint"] = json!([e]);
+    }
+    for (k, v) in [("WorkingDir", &o.workdir), ("User", &o.user), ("Hostname", &o.hostname)] {
+        if let Some(v) = v {
+            b[k] = json!(v);
+        }
+    }
+    if let Some(m) = o.memory {
+        b["HostConfig"]["Memory"] = json!(m);
+    }
+    if let Some(m) = o.memory_swap {
+        b["HostConfig"]["MemorySwap"] = json!(m);
+    }
+    if let Some(n) = o.pids_limit {
+        b["HostConfig"]["PidsLimit"] = json!(n);
+    }
+    b
+}
+
+/// Creates the container, pulling its image first if the daemon has none.
+fn create_container(c: &Client, o: &CreateOpts, auto_remove: bool) -> anyhow::Result<String> {
+    let path = match &o.name {
+        Some(n) => format!("/containers/create?name={}", encode_query(n)),
+        None => "/containers/create".to_string(),
+    };
+    let b = body(o, auto_remove);
+    let r = match c.post_json(&path, &b)?.ok() {
+        Ok(r) => r,
+        Err(HttpError::Daemon(m)) if m.starts_with("No such image") => {
+            eprintln!("Unable to find image '{}' locally", o.image);
+            crate::commands::pull_named(c, &o.image, None, false, &mut std::io::stderr().lock())?;
+            c.post_json(&path, &b)?.ok()?
+        }
+        Err(e) => return Err(e.into()),
+    };
+    let v = r.json()?;
+    Ok(v["Id"].as_str().unwrap_or_default().to_string())
+}
+
+pub fn create(c: &Client, p: lexopt::Parser) -> R {
+    let o = parse_create("create", p)?;
+    println!("{}", create_container(c, &o, o.rm)?);
+    Ok(0)
+}
+
+/// docker run's exit codes for a container that could not be run.
+fn run_failure(m: &str) -> i32 {
+    if m.contains("executable file not found") || m.to_ascii_lowercase().contains("no such file or directory") {
+        127
+    } else if m.to_ascii_lowercase().contains("permission denied") {
+        126
+    } else {
+        125
+    }
+}
+
+pub fn run(c: &Client, p: lexopt::Parser) -> R {
+    let o = parse_create("run", p)?;
+    // Detached, the daemon removes the container when it exits; in the
+    // foreground berth does, after it has read the exit code and the logs.
+    let id = match create_container(c, &o, o.rm && o.detach) {
+        Ok(id) => id,
+        Err(e) => match e.downcast_ref::<HttpError>() {
+            Some(HttpError::Daemon(m)) => {
+                eprintln!("berth: Error response from daemon: {m}");
+                return Ok(125);
+            }
+            _ => return Err(e),
+        },
+    };
+    if let Err(e) = c.request("POST", &format!("/containers/{id}/start"), &[])?.ok() {
+        let m = e.to_string();
+        eprintln!("berth: {m}");
+        if o.rm {
+            let _ = c.request("DELETE", &format!("/containers/{id}?force=1"), &[]);
+        }
+        return Ok(run_failure(&m));
+    }
+    if o.detach {
+        println!("{id}");
+        return Ok(0);
+    }
+    stream_logs(c, &id, "stdout=1&stderr=1&follow=1", o.tty)?;
+    let code = wait_code(c, &id)?;
+    if o.rm {
+        c.request("DELETE", &format!("/containers/{id}"), &[])?.ok()?;
+    }
+    Ok(code as i32)
+}
+
+fn wait_code(c: &Client, id: &str) -> anyhow::Result<i64> {
+    let v = c.request("POST", &format!("/containers/{}/wait", encode_path(id)), &[])?.ok()?.json()?;
+    Ok(v["StatusCode"].as_i64().unwrap_or(0))
+}
+
+/// Copies the logs endpoint's stream: raw for a TTY, else docker's 8-byte
+/// frames (1 stdout, 2 stderr).
+fn stream_logs(c: &Client, id: &str, q: &str, tty: bool) -> anyhow::Result<()> {
+    let mut r = c.request("GET", &format!("/containers/{}/logs?{q}", encode_path(id)), &[])?.ok()?;
+    let (mut out, mut err) = (std::io::stdout(), std::io::stderr());
+    if tty {
+        let mut buf = [0u8; 8192];
+        loop {
+            let n = r.body.read(&mut buf)?;
+            if n == 0 {
+                return Ok(());
+            }
+            out.write_all(&buf[..n])?;
+            out.flush()?;
+        }
+    }
+    let mut h = [0u8; 8];
+    loop {
+        match r.body.read_exact(&mut h) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => return Ok(()),
+            Err(e) => return Err(e.into()),
+        }
+        let len = u32::from_be_bytes([h[4], h[5], h[6], h[7]]) as usize;
+        let mut data = vec![0u8; len];
+        r.body.read_exact(&mut data)?;
+        if h[0] == 2 {
+            err.write_all(&data)?;
+            err.flush()?;
+        } else {
+            out.write_all(&data)?;
+            out.flush()?;
+        }
+    }
+}
+
+/// Container names/ids and the flags of commands that take a list of them.
+/// `flag` gets `-t` or `--time` and says whether it knows it.
+fn names(cmd: &str, mut p: lexopt::Parser, mut flag: impl FnMut(&str, &mut lexopt::Parser) -> anyhow::Result<bool>) -> anyhow::Result<Vec<String>> {
+    let mut v = Vec::new();
+    loop {
+        let key = match p.next().map_err(|e| usage(cmd, e.to_string()))? {
+            None => break,
+            Some(Value(x)) => {
+                v.push(x.string()?);
+                continue;
+            }
+            Some(Short(c)) => format!("-{c}"),
+            Some(Long(l)) => format!("--{l}"),
+        };
+        if !flag(&key, &mut p)? {
+            return Err(usage(cmd, format!("unknown flag: {key}")));
+        }
+    }
+    if v.is_empty() {
+        return Err(usage(cmd, format!("\"berth {cmd}\" requires at least 1 argument.")));
+    }
+    Ok(v)
+}
+
+/// Runs `f` on each name; prints errors as docker does and returns 1 if any failed.
+fn each(v: &[String], mut f: impl FnMut(&str) -> Result<(), HttpError>) -> R {
+    let mut code = 0;
+    for n in v {
+        match f(n) {
+            Ok(()) => {}
+            Err(HttpError::Daemon(m)) => {
+                eprintln!("Error response from daemon: {m}");
+                code = 1;
+            }
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Ok(code)
+}
+
+pub fn start(c: &Client, p: lexopt::Parser) -> R {
+    let v = names("start", p, |_, _| Ok(false))?;
+    each(&v, |n| {
+        c.request("POST", &format!("/containers/{}/start", encode_path(n)), &[])?.ok()?;
+        println!("{n}");
+        Ok(())
+    })
+}
+
+pub fn stop(c: &Client, p: lexopt::Parser) -> R {
+    let mut t: Option<String> = None;
+    let mut sig: Option<String> = None;
+    let v = names("stop", p, |a, p| {
+        Ok(match a {
+            "-t" | "--time" | "--timeout" => {
+                let x = p.value()?.string()?;
+                x.parse::<i64>().map_err(|_| usage("stop", format!("invalid argument {x:?} for \"-t, --time\" flag")))?;
+                t = Some(x);
+                true
+            }
+            "-s" | "--signal" => {
+                sig = Some(p.value()?.string()?);
+                true
+            }
+            _ => false,
+        })
+    })?;
+    let mut q = Vec::new();
+    if let Some(t) = &t {
+        q.push(format!("t={t}"));
+    }
+    if let Some(s) = &sig {
+        q.push(format!("signal={}", encode_query(s)));
+    }
+    let q = if q.is_empty() { String::new() } else { format!("?{}", q.join("&")) };
+    each(&v, |n| {
+        c.request("POST", &format!("/containers/{}/stop{q}", encode_path(n)), &[])?.ok()?;
+        println!("{n}");
+        Ok(())
+    })
+}
+
+pub fn kill(c: &Client, p: lexopt::Parser) -> R {
+    let mut sig: Option<String> = None;
+    let v = names("kill", p, |a, p| {
+        Ok(match a {
+            "-s" | "--signal" => {
+                sig = Some(p.value()?.string()?);
+                true
+            }
+            _ => false,
+        })
+    })?;
+    let q = sig.map(|s| format!("?signal={}", encode_query(&s))).unwrap_or_default();
+    each(&v, |n| {
+        c.request("POST", &format!("/containers/{}/kill{q}", encode_path(n)), &[])?.ok()?;
+        println!("{n}");
+        Ok(())
+    })
+}
+
+pub fn rm(c: &Client, p: lexopt::Parser) -> R {
+    let mut force = false;
+    let v = names("rm", p, |a, _| {
+        Ok(match a {
+            "-f" | "--force" => {
+                force = true;
+                true
+            }
+            _ => false,
+        })
+    })?;
+    let q = if force { "?force=1" } else { "" };
+    each(&v, |n| {
+        c.request("DELETE", &format!("/containers/{}{q}", encode_path(n)), &[])?.ok()?;
+        println!("{n}");
+        Ok(())
+    })
+}
+
+pub fn wait(c: &Client, p: lexopt::Parser) -> R {
+    let v = names("wait", p, |_, _| Ok(false))?;
+    each(&v, |n| {
+        let r = c.request("POST", &format!("/containers/{}/wait", encode_path(n)), &[])?.ok()?.json()?;
+        println!("{}", r["StatusCode"]);
+        Ok(())
+    })
+}
+
+pub fn logs(c: &Client, p: lexopt::Parser) -> R {
+    let (mut ts, mut tail, mut follow) = (false, None::<String>, false);
+    let v = names("logs", p, |a, p| {
+        Ok(match a {
+            "-t" | "--timestamps" => {
+                ts = true;
+                true
+            }
+            "-f" | "--follow" => {
+                follow = true;
+                true
+            }
+            "-n" | "--tail" => {
+                let x = p.value()?.string()?;
+                if x != "all" && x.parse::<usize>().is_err() {
+                    return Err(usage("logs", format!("invalid argument {x:?} for \"-n, --tail\" flag")));
+                }
+                tail = Some(x);
+                true
+            }
+            _ => false,
+        })
+    })?;
+    if v.len() != 1 {
+        return Err(usage("logs", "\"berth logs\" requires exactly 1 argument."));
+    }
+    let info = c.request("GET", &format!("/containers/{}/json", encode_path(&v[0])), &[])?.ok()?.json()?;
+    let mut q = "stdout=1&stderr=1".to_string();
+    if ts {
+        q.push_str("&timestamps=1");
+    }
+    if follow {
+        q.push_str("&follow=1");
+    }
+    if let Some(t) = tail {
+        q.push_str(&format!("&tail={t}"));
+    }
+    stream_logs(c, &v[0], &q, info["Config"]["Tty"].as_bool().unwrap_or(false))?;
+    Ok(0)
+}
+
+/// docker's truncated, quoted COMMAND column.
+fn short_command(cmd: &str, no_trunc: bool) -> String {
+    let c = if !no_trunc && cmd.chars().count() > 20 { format!("{}…", cmd.chars().take(19).collect::<String>()) } else { cmd.to_string() };
+    format!("\"{c}\"")
+}
+
+pub fn ps(c: &Client, mut p: lexopt::Parser) -> R {
+    let (mut all, mut quiet, mut no_trunc) = (false, false, false);
+    while let Some(a) = p.next().map_err(|e| usage("ps", e.to_string()))? {
+        match a {
+            Short('a') | Long("all") => all = true,
+            Short('q') | Long("quiet") => quiet = true,
+            Long("no-trunc") => no_trunc = true,
+            Value(v) => return Err(usage("ps", format!("\"berth ps\" accepts no arguments, got {:?}", v))),
+            o => return Err(usage("ps", o.unexpected().to_string())),
+        }
+    }
+    let list = c.request("GET", &format!("/containers/json{}", if all { "?all=1" } else { "" }), &[])?.ok()?.json()?;
+    let list = list.as_array().cloned().unwrap_or_default();
+    let mut out = std::io::stdout().lock();
+    let id = |v: &Value| -> String {
+        let i = v["Id"].as_str().unwrap_or_default();
+        if no_trunc { i.to_string() } else { i.chars().take(12).collect() }
+    };
+    if quiet {
+        for v in &list {
+            writeln!(out, "{}", id(v))?;
+        }
+        return Ok(0);
+    }
+    let mut rows = vec!["CONTAINER ID\tIMAGE\tCOMMAND\tCREATED\tSTATUS\tPORTS\tNAMES".to_string()];
+    for v in &list {
+        let names: Vec<String> = v["Names"].as_array().map(|a| a.iter().filter_map(|n| n.as_str().map(|s| s.trim_start_matches('/').to_string())).collect()).unwrap_or_default();
+        rows.push(format!(
+            "{}\t{}\t{}\t{} ago\t{}\t\t{}",
+            id(v),
+            v["Image"].as_str().unwrap_or_default(),
+            short_command(v["Command"].as_str().unwrap_or_default(), no_trunc),
+            human_duration(now() - v["Created"].as_i64().unwrap_or(0)),
+            v["Status"].as_str().unwrap_or_default(),
+            names.join(",")
+        ));
+    }
+    write!(out, "{}", tabwrite(&rows))?;
+    Ok(0)
+}
+
+/// `berth inspect` / `container inspect`: containers first, then images (as docker).
+pub fn inspect(c: &Client, mut p: lexopt::Parser, containers_only: bool) -> R {
+    let (mut fmt, mut names) = (None, Vec::new());
+    let cmd = if containers_only { "container inspect" } else { "inspect" };
+    while let Some(a) = p.next().map_err(|e| usage(cmd, e.to_string()))? {
+        match a {
+            Short('f') | Long("format") => fmt = Some(p.value()?.string()?),
+            Value(v) => names.push(v.string()?),
+            o => return Err(usage(cmd, o.unexpected().to_string())),
+        }
+    }
+    if names.is_empty() {
+        return Err(usage(cmd, format!("\"berth {cmd}\" requires at least 1 argument.")));
+    }
+    let t = fmt.as_deref().map(|f| if f == "json" { "{{json .}}" } else { f }).map(crate::format::Template::parse).transpose()?;
+    let (mut found, mut code) = (Vec::new(), 0);
+    for n in &names {
+        let r = match c.request("GET", &format!("/containers/{}/json", encode_path(n)), &[])?.ok() {
+            Err(HttpError::Daemon(m)) if !containers_only && m.starts_with("No such container") => c.request("GET", &format!("/images/{}/json", encode_path(n)), &[])?.ok(),
+            other => other,
+        };
+        match r {
+            Ok(r) => found.push(r.json()?),
+            Err(HttpError::Daemon(m)) => {
+                eprintln!("Error: {}", if containers_only { m } else { format!("No such object: {n}") });
+                code = 1;
+            }
+            Err(e) => return Err(e.into()),
+        }
+    }
+    match t {
+        Some(t) => {
+            for v in &found {
+                println!("{}", t.render(v)?);
+            }
+        }
+        None => {
+            let mut buf = Vec::new();
+            let fmt = serde_json::ser::PrettyFormatter::with_indent(b"    ");
+            let mut ser = serde_json::Serializer::with_formatter(&mut buf, fmt);
+            serde::Serialize::serialize(&Value::Array(found), &mut ser)?;
+            println!("{}", String::from_utf8_lossy(&buf));
+        }
+    }
+    Ok(code)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bytes_and_commands() {
+        assert_eq!(parse_bytes("512m"), Some(512 << 20));
+        assert_eq!(parse_bytes("1G"), Some(1 << 30));
+        assert_eq!(parse_bytes("64mb"), Some(64 << 20));
+        assert_eq!(parse_bytes("1024"), Some(1024));
+        assert_eq!(parse_bytes("x"), None);
+        assert_eq!(short_command("sh -c 'echo hello world; sleep 100'", false), "\"sh -c 'echo hello w…\"");
+        assert_eq!(short_command("top", false), "\"top\"");
+    }
+}

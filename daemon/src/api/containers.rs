@@ -1,0 +1,544 @@
+//! `/containers/...`: create, start, stop, kill, wait, remove, list,
+//! inspect, logs. Every create option is either implemented or refused
+//! with a 400 that names it.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use hyper::StatusCode;
+use serde_json::{json, Map, Value};
+
+use super::{empty, json, Body, Query};
+use crate::containers::{self, Container};
+use crate::error::{Error, Result};
+use crate::State;
+
+/// A value docker clients send when an option is not used.
+fn is_unset(v: &Value) -> bool {
+    match v {
+        Value::Null => true,
+        Value::Bool(b) => !b,
+        Value::Number(n) => n.as_f64() == Some(0.0),
+        Value::String(s) => s.is_empty(),
+        Value::Array(a) => a.is_empty(),
+        // `{"80/tcp": {}}` is a setting; `{"Name": ""}` is not.
+        Value::Object(o) => o.values().all(|v| !v.is_object() && is_unset(v)),
+    }
+}
+
+const CONFIG_KEYS: &[&str] = &["Image", "Cmd", "Entrypoint", "Env", "WorkingDir", "User", "Tty", "OpenStdin", "Labels", "Hostname", "AttachStdin", "AttachStdout", "AttachStderr", "StdinOnce"];
+const HOST_KEYS: &[&str] = &["NetworkMode", "AutoRemove", "Memory", "MemorySwap", "PidsLimit", "Privileged"];
+
+fn refuse_others(obj: &Map<String, Value>, allowed: &[&str], what: &str) -> Result<()> {
+    for (k, v) in obj {
+        if allowed.contains(&k.as_str()) || is_unset(v) {
+            continue;
+        }
+        // What docker's own CLI sends when the option is at its default.
+        let default = match k.as_str() {
+            "RestartPolicy" => matches!(v["Name"].as_str(), Some("" | "no")) && is_unset(&v["MaximumRetryCount"]),
+            "LogConfig" => matches!(v["Type"].as_str(), Some("" | "json-file")) && is_unset(&v["Config"]),
+            "CgroupnsMode" => v == "private",
+            "Isolation" => v == "default",
+            "ConsoleSize" => true,
+            _ => false,
+        };
+        if !default {
+            return Err(Error::BadParameter(format!("{what}.{k} is not implemented yet (given {v})")));
+        }
+    }
+    Ok(())
+}
+
+fn str_list(v: &Value, what: &str) -> Result<Value> {
+    match v {
+        Value::Null => Ok(Value::Null),
+        Value::String(s) => Ok(json!([s])),
+        Value::Array(a) if a.iter().all(Value::is_string) => Ok(v.clone()),
+        _ => Err(Error::BadParameter(format!("{what} must be a list of strings"))),
+    }
+}
+
+pub async fn create(s: Arc<State>, q: &Query, body: Bytes) -> Result<hyper::Response<Body>> {
+    q.only(&["name", "platform"])?;
+    if q.get("platform").is_some_and(|p| !p.is_empty()) {
+        return Err(Error::BadParameter("platform is not supported for create yet".into()));
+    }
+    let name = q.get("name").filter(|n| !n.is_empty()).map(|n| n.strip_prefix('/').unwrap_or(n).to_string());
+    if let Some(n) = &name {
+        if !containers::valid_name(n) {
+            return Err(Error::BadParameter(format!("Invalid container name ({n}), only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed")));
+        }
+    }
+    let req: Value = serde_json::from_slice(&body).map_err(|e| Error::BadParameter(format!("invalid JSON body: {e}")))?;
+    let obj = req.as_object().ok_or_else(|| Error::BadParameter("the body must be a JSON object".into()))?;
+    let host = obj.get("HostConfig").cloned().unwrap_or(json!({}));
+    let host = host.as_object().cloned().ok_or_else(|| Error::BadParameter("HostConfig must be an object".into()))?;
+    let mut cfg_obj = obj.clone();
+    cfg_obj.remove("HostConfig");
+    if let Some(n) = cfg_obj.remove("NetworkingConfig") {
+        if !is_unset(&n) {
+            return Err(Error::BadParameter("NetworkingConfig is not implemented yet".into()));
+        }
+    }
+    refuse_others(&cfg_obj, CONFIG_KEYS, "Config")?;
+    refuse_others(&host, HOST_KEYS, "HostConfig")?;
+
+    let image = cfg_obj.get("Image").and_then(Value::as_str).filter(|i| !i.is_empty()).ok_or_else(|| Error::BadParameter("Config.Image is required".into()))?.to_string();
+    let net = host.get("NetworkMode").and_then(Value::as_str).unwrap_or("");
+    let host_network = match net {
+        "none" => false,
+        "host" => true,
+        "" | "default" | "bridge" => return Err(Error::BadParameter("bridge networking is not implemented yet; use --network none or host".into())),
+        other => return Err(Error::BadParameter(format!("network {other} not found: only the none and host network modes are implemented yet"))),
+    };
+    if host.get("Privileged").and_then(Value::as_bool).unwrap_or(false) {
+        return Err(Error::BadParameter("HostConfig.Privileged is not implemented yet (--privileged)".into()));
+    }
+    let int = |k: &str| -> Result<i64> {
+        match host.get(k) {
+            None | Some(Value::Null) => Ok(0),
+            Some(v) => v.as_i64().ok_or_else(|| Error::BadParameter(format!("HostConfig.{k} must be an integer"))),
+        }
+    };
+    let (memory, swap, pids) = (int("Memory")?, int("MemorySwap")?, int("PidsLimit")?);
+    if memory < 0 {
+        return Err(Error::BadParameter("invalid Memory: must be positive".into()));
+    }
+    if memory > 0 && memory < 6 << 20 {
+        return Err(Error::BadParameter("Minimum memory limit allowed is 6MB".into()));
+    }
+    if swap != 0 && memory == 0 {
+        return Err(Error::BadParameter("You should always set the Memory limit when using Memoryswap limit".into()));
+    }
+    if swap > 0 && swap < memory {
+        return Err(Error::BadParameter("Minimum memoryswap limit should be larger than memory limit, see usage".into()));
+    }
+    if swap < -1 {
+        return Err(Error::BadParameter("invalid MemorySwap".into()));
+    }
+    let (img, _) = s.store.lookup(&image)?;
+
+    let id = containers::random_id()?;
+    let mut config = json!({
+        "Hostname": cfg_obj.get("Hostname").and_then(Value::as_str).unwrap_or(""),
+        "User": cfg_obj.get("User").and_then(Value::as_str).unwrap_or(""),
+        "Env": str_list(cfg_obj.get("Env").unwrap_or(&Value::Null), "Env")?,
+        "Cmd": str_list(cfg_obj.get("Cmd").unwrap_or(&Value::Null), "Cmd")?,
+        "Entrypoint": str_list(cfg_obj.get("Entrypoint").unwrap_or(&Value::Null), "Entrypoint")?,
+        "WorkingDir": cfg_obj.get("WorkingDir").and_then(Value::as_str).unwrap_or(""),
+        "Tty": cfg_obj.get("Tty").and_then(Value::as_bool).unwrap_or(false),
+        "OpenStdin": cfg_obj.get("OpenStdin").and_then(Value::as_bool).unwrap_or(false),
+        "Labels": cfg_obj.get("Labels").filter(|l| l.is_object()).cloned().unwrap_or(json!({})),
+        "Image": image,
+    });
+    // The image's settings are merged at create, as docker does, so that
+    // inspect shows what runs and a retag of the image changes nothing.
+    let img_cfg = oci_image::ImageConfig::parse(&s.store.read_blob(&img.id)?)?.config.unwrap_or(Value::Null);
+    let p = crate::containers::spec::merge(&img_cfg, &config)?;
+    if config["Hostname"] == "" {
+        let h = if host_network { std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap_or_default().trim().to_string() } else { id[..12].to_string() };
+        config["Hostname"] = json!(h);
+    }
+    let hostname = config["Hostname"].as_str().unwrap_or_default().to_string();
+    config["Env"] = json!(p.env);
+    config["WorkingDir"] = json!(p.cwd);
+    config["User"] = json!(p.user);
+    if config["Entrypoint"].is_null() {
+        config["Entrypoint"] = img_cfg.get("Entrypoint").cloned().unwrap_or(Value::Null);
+        if config["Cmd"].is_null() || config["Cmd"] == json!([]) {
+            config["Cmd"] = img_cfg.get("Cmd").cloned().unwrap_or(Value::Null);
+        }
+    }
+    if let Some(sig) = img_cfg.get("StopSignal").and_then(Value::as_str).filter(|v| !v.is_empty()) {
+        containers::parse_signal(sig)?;
+        config["StopSignal"] = json!(sig);
+    }
+    let mut labels = img_cfg.get("Labels").filter(|l| l.is_object()).cloned().unwrap_or(json!({}));
+    if let (Some(l), Some(mine)) = (labels.as_object_mut(), config["Labels"].as_object()) {
+        l.extend(mine.clone());
+    }
+    config["Labels"] = labels;
+    let host_config = json!({
+        "NetworkMode": net,
+        "AutoRemove": host.get("AutoRemove").and_then(Value::as_bool).unwrap_or(false),
+        "Memory": memory,
+        "MemorySwap": if memory > 0 && swap == 0 { memory * 2 } else { swap },
+        "PidsLimit": if pids > 0 { Value::from(pids) } else { Value::Null },
+        "Privileged": false,
+    });
+    let files = containers::etc_files(&hostname, host_network);
+    let c = s.containers.create(&id, name.as_deref(), config["Image"].as_str().unwrap_or_default(), &img.id.to_string(), &config, &host_config, &files)?;
+    tracing::info!(container = %c.id, name = %c.name, image = %c.image, "container created");
+    Ok(json(StatusCode::CREATED, &json!({"Id": c.id, "Warnings": []})))
+}
+
+/// Resolves and refreshes: the record as it is now.
+async fn current(s: &State, name: &str) -> Result<Container> {
+    let c = s.containers.resolve(name)?;
+    s.containers.refresh(c).await?.ok_or_else(|| Error::NotFound(format!("No such container: {name}")))
+}
+
+pub async fn start(s: Arc<State>, name: &str, q: &Query) -> Result<hyper::Response<Body>> {
+    q.only(&["detachKeys"])?;
+    let c = current(&s, name).await?;
+    if c.running() {
+        return Ok(empty(StatusCode::NOT_MODIFIED));
+    }
+    s.containers.start(&s.store, &c).await?;
+    Ok(empty(StatusCode::NO_CONTENT))
+}
+
+pub async fn stop(s: Arc<State>, name: &str, q: &Query) -> Result<hyper::Response<Body>> {
+    q.only(&["t", "signal"])?;
+    let t = match q.get("t").filter(|t| !t.is_empty()) {
+        None => 10,
+        Some(v) => v.parse::<i64>().map_err(|_| Error::BadParameter(format!("invalid value for t: {v:?}")))?,
+    };
+    let c = current(&s, name).await?;
+    // The image's StopSignal unless the request names one, as docker.
+    let sig = containers::parse_signal(q.get("signal").filter(|v| !v.is_empty()).or(c.config["StopSignal"].as_str().filter(|v| !v.is_empty())).unwrap_or("TERM"))?;
+    if !c.running() {
+        return Ok(empty(StatusCode::NOT_MODIFIED));
+    }
+    // t = -1: wait forever, as docker.
+    let wait = if t < 0 { None } else { Some(Duration::from_secs(t as u64)) };
+    s.containers.stop(&c, sig, wait).await?;
+    Ok(empty(StatusCode::NO_CONTENT))
+}
+
+pub async fn kill(s: Arc<State>, name: &str, q: &Query) -> Result<hyper::Response<Body>> {
+    q.only(&["signal"])?;
+    let sig = containers::parse_signal(q.get("signal").filter(|v| !v.is_empty()).unwrap_or("KILL"))?;
+    let c = current(&s, name).await?;
+    if !c.running() {
+        return Err(Error::Conflict(format!("Cannot kill container: {name}: container {} is not running", c.id)));
+    }
+    s.containers.signal(&c, sig)?;
+    Ok(empty(StatusCode::NO_CONTENT))
+}
+
+pub async fn wait(s: Arc<State>, name: &str, q: &Query) -> Result<hyper::Response<Body>> {
+    q.only(&["condition"])?;
+    match q.get("condition").unwrap_or("") {
+        "" | "not-running" => {}
+        other => return Err(Error::BadParameter(format!("wait condition {other:?} is not implemented yet (only not-running)"))),
+    }
+    let c = s.containers.resolve(name)?;
+    let id = c.id.clone();
+    let code = match s.containers.wait_exit(&c, None).await? {
+        Some(c) => c.exit_code,
+        None => s.containers.removed_exit_code(&id).unwrap_or(0),
+    };
+    Ok(json(StatusCode::OK, &json!({"StatusCode": code, "Error": null})))
+}
+
+pub async fn remove(s: Arc<State>, name: &str, q: &Query) -> Result<hyper::Response<Body>> {
+    q.only(&["force", "v", "link"])?;
+    if q.flag("link")? {
+        return Err(Error::BadParameter("links are not implemented".into()));
+    }
+    // No volumes yet: `v` has nothing to remove.
+    q.flag("v")?;
+    let force = q.flag("force")?;
+    let c = current(&s, name).await?;
+    if c.running() {
+        if !force {
+            return Err(Error::Conflict(format!("cannot remove container \"/{}\": container is running: stop the container before removing or force remove", c.name)));
+        }
+        s.containers.signal(&c, libc::SIGKILL)?;
+        if let Some(n) = s.containers.wait_exit(&c, Some(Duration::from_secs(30))).await? {
+            if n.running() {
+                return Err(Error::Internal(format!("container {} did not exit after SIGKILL", c.id)));
+            }
+        }
+    }
+    s.containers.remove(&c).await?;
+    tracing::info!(container = %c.id, "container removed");
+    Ok(empty(StatusCode::NO_CONTENT))
+}
+
+fn secs(rfc: &str) -> i64 {
+    crate::time::parse_rfc3339(rfc).unwrap_or(0)
+}
+
+fn now() -> i64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs() as i64).unwrap_or(0)
+}
+
+/// docker's `units.HumanDuration`.
+pub fn human_duration(secs: i64) -> String {
+    let s = secs.max(0);
+    let (m, h) = (s / 60, s / 3600);
+    match () {
+        _ if s < 1 => "Less than a second".into(),
+        _ if s == 1 => "1 second".into(),
+        _ if s < 60 => format!("{s} seconds"),
+        _ if m == 1 => "About a minute".into(),
+        _ if m < 60 => format!("{m} minutes"),
+        _ if h == 1 => "About an hour".into(),
+        _ if h < 48 => format!("{h} hours"),
+        _ if h < 24 * 7 * 2 => format!("{} days", h / 24),
+        _ if h < 24 * 30 * 2 => format!("{} weeks", h / 24 / 7),
+        _ if h < 24 * 365 * 2 => format!("{} months", h / 24 / 30),
+        _ => format!("{} years", h / 24 / 365),
+    }
+}
+
+fn status_text(c: &Container) -> String {
+    match c.status.as_str() {
+        "running" => format!("Up {}", human_duration(now() - secs(&c.started_at))),
+        "exited" => format!("Exited ({}) {} ago", c.exit_code, human_duration(now() - secs(&c.finished_at))),
+        _ => "Created".into(),
+    }
+}
+
+fn command(c: &Container) -> (String, Vec<String>) {
+    let list = |v: &Value| -> Vec<String> { v.as_array().map(|a| a.iter().filter_map(|x| x.as_str().map(str::to_string)).collect()).unwrap_or_default() };
+    let mut all = list(&c.config["Entrypoint"]);
+    all.extend(list(&c.config["Cmd"]));
+    if all.is_empty() {
+        return (String::new(), vec![]);
+    }
+    let path = all.remove(0);
+    (path, all)
+}
+
+pub async fn list(s: Arc<State>, q: &Query) -> Result<hyper::Response<Body>> {
+    q.only(&["all", "size", "limit"])?;
+    let all = q.flag("all")?;
+    if q.flag("size")? {
+        return Err(Error::BadParameter("size is not implemented yet".into()));
+    }
+    let limit = match q.get("limit").filter(|l| !l.is_empty()) {
+        None => -1,
+        Some(v) => v.parse::<i64>().map_err(|_| Error::BadParameter(format!("invalid limit {v:?}")))?,
+    };
+    s.containers.sweep().await?;
+    let mut out = Vec::new();
+    for c in s.containers.list()? {
+        if !all && !c.running() && limit <= 0 {
+            continue;
+        }
+        if limit > 0 && out.len() as i64 >= limit {
+            break;
+        }
+        let (path, args) = command(&c);
+        let cmdline = std::iter::once(path).chain(args).collect::<Vec<_>>().join(" ");
+        out.push(json!({
+            "Id": c.id,
+            "Names": [format!("/{}", c.name)],
+            "Image": c.image,
+            "ImageID": c.image_id,
+            "Command": cmdline,
+            "Created": secs(&c.created),
+            "Ports": [],
+            "Labels": c.config["Labels"],
+            "State": c.status,
+            "Status": status_text(&c),
+            "HostConfig": {"NetworkMode": c.host_config["NetworkMode"]},
+            "NetworkSettings": {"Networks": {}},
+            "Mounts": [],
+        }));
+    }
+    Ok(json(StatusCode::OK, &Value::Array(out)))
+}
+
+pub async fn inspect(s: Arc<State>, name: &str, q: &Query) -> Result<hyper::Response<Body>> {
+    q.only(&["size"])?;
+    let c = current(&s, name).await?;
+    let (path, args) = command(&c);
+    let dir = s.containers.dir(&c.id);
+    let lower: Vec<String> = match s.store.lookup(&c.image_id) {
+        Ok((img, _)) => img.diff_ids.iter().rev().map(|d| s.store.layer_path(d).display().to_string()).collect(),
+        Err(_) => vec![],
+    };
+    let status = if c.status == "exited" && c.error.is_empty() { "exited" } else { c.status.as_str() };
+    let v = json!({
+        "Id": c.id,
+        "Created": c.created,
+        "Path": path,
+        "Args": args,
+        "State": {
+            "Status": status,
+            "Running": c.running(),
+            "Paused": false,
+            "Restarting": false,
+            "OOMKilled": c.oom_killed,
+            "Dead": false,
+            "Pid": c.pid,
+            "ExitCode": c.exit_code,
+            "Error": c.error,
+            "StartedAt": c.started_at,
+            "FinishedAt": c.finished_at,
+        },
+        "Image": c.image_id,
+        "ResolvConfPath": dir.join("resolv.conf"),
+        "HostnamePath": dir.join("hostname"),
+        "HostsPath": dir.join("hosts"),
+        "LogPath": s.containers.log_path(&c.id),
+        "Name": format!("/{}", c.name),
+        "RestartCount": 0,
+        "Driver": "overlay2",
+        "Platform": "linux",
+        "HostConfig": c.host_config,
+        "GraphDriver": {"Name": "overlay2", "Data": {
+            "LowerDir": lower.join(":"),
+            "UpperDir": dir.join("upper"),
+            "WorkDir": dir.join("work"),
+            "MergedDir": dir.join("rootfs"),
+        }},
+        "Mounts": [],
+        "Config": c.config,
+        "NetworkSettings": {"Networks": {}},
+    });
+    Ok(json(StatusCode::OK, &v))
+}
+
+/// One json-file log entry as the logs endpoint sends it.
+fn frame(entry: &Value, stdout: bool, stderr: bool, timestamps: bool, tty: bool) -> Option<Vec<u8>> {
+    let stream = entry["stream"].as_str().unwrap_or("stdout");
+    let err = stream == "stderr";
+    if (err && !stderr) || (!err && !stdout) {
+        return None;
+    }
+    let mut payload = Vec::new();
+    if timestamps {
+        payload.extend_from_slice(entry["time"].as_str().unwrap_or(containers::ZERO_TIME).as_bytes());
+        payload.push(b' ');
+    }
+    payload.extend_from_slice(entry["log"].as_str().unwrap_or("").as_bytes());
+    if tty {
+        return Some(payload);
+    }
+    let mut out = vec![if err { 2 } else { 1 }, 0, 0, 0];
+    out.extend_from_slice(&(payload.len() as u32).to_be_bytes());
+    out.extend_from_slice(&payload);
+    Some(out)
+}
+
+pub async fn logs(s: Arc<State>, name: &str, q: &Query) -> Result<hyper::Response<Body>> {
+    q.only(&["stdout", "stderr", "tail", "timestamps", "follow", "since", "until", "details"])?;
+    for k in ["since", "until"] {
+        if q.get(k).is_some_and(|v| !v.is_empty() && v != "0") {
+            return Err(Error::BadParameter(format!("logs {k} is not implemented yet")));
+        }
+    }
+    if q.flag("details")? {
+        return Err(Error::BadParameter("logs details is not implemented yet".into()));
+    }
+    let (stdout, stderr, timestamps, follow) = (q.flag("stdout")?, q.flag("stderr")?, q.flag("timestamps")?, q.flag("follow")?);
+    if !stdout && !stderr {
+        return Err(Error::BadParameter("you must choose at least one stream".into()));
+    }
+    let tail: Option<usize> = match q.get("tail").filter(|t| !t.is_empty() && *t != "all") {
+        None => None,
+        Some(t) => Some(t.parse().map_err(|_| Error::BadParameter(format!("invalid tail {t:?}")))?),
+    };
+    let c = current(&s, name).await?;
+    let tty = c.tty();
+    let path = s.containers.log_path(&c.id);
+    let content_type = if tty { "application/vnd.docker.raw-stream" } else { "application/vnd.docker.multiplexed-stream" };
+    let (tx, rx) = tokio::sync::mpsc::unbounded_channel::<Bytes>();
+    let file = std::fs::File::open(&path).ok();
+    tokio::spawn(async move {
+        use std::io::{BufRead, BufReader};
+        let Some(f) = file else { return };
+        let mut r = BufReader::new(f);
+        let mut pending = String::new();
+        let emit = |line: &str, tx: &tokio::sync::mpsc::UnboundedSender<Bytes>| -> bool {
+            match serde_json::from_str::<Value>(line).ok().and_then(|e| frame(&e, stdout, stderr, timestamps, tty)) {
+                Some(b) => tx.send(Bytes::from(b)).is_ok(),
+                None => true,
+            }
+        };
+        // What is there now, the last `tail` lines of it.
+        let mut lines = Vec::new();
+        loop {
+            let mut l = String::new();
+            match r.read_line(&mut l) {
+                Ok(0) | Err(_) => break,
+                Ok(_) if l.ends_with('\n') => lines.push(l),
+                Ok(_) => {
+                    pending = l;
+                    break;
+                }
+            }
+        }
+        let skip = tail.map(|t| lines.len().saturating_sub(t)).unwrap_or(0);
+        for l in &lines[skip..] {
+            if !emit(l, &tx) {
+                return;
+            }
+        }
+        if !follow {
+            return;
+        }
+        let mut cur = Some(c);
+        loop {
+            let mut l = String::new();
+            match r.read_line(&mut l) {
+                Ok(n) if n > 0 => {
+                    pending.push_str(&l);
+                    if pending.ends_with('\n') {
+                        let line = std::mem::take(&mut pending);
+                        if !emit(&line, &tx) {
+                            return;
+                        }
+                    }
+                    continue;
+                }
+                Ok(_) => {}
+                Err(_) => return,
+            }
+            // At the end of the file: done once the container is no longer
+            // running (and what it wrote before exiting is read).
+            let Some(c) = cur.take() else { return };
+            match s.containers.refresh(c).await {
+                Ok(Some(n)) if n.running() => cur = Some(n),
+                _ => {
+                    // One last read for what came in before the exit.
+                    let mut rest = String::new();
+                    while r.read_line(&mut rest).unwrap_or(0) > 0 {}
+                    for line in (pending + &rest).lines() {
+                        if !emit(line, &tx) {
+                            return;
+                        }
+                    }
+                    return;
+                }
+            }
+            if tx.is_closed() {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    });
+    Ok(super::stream_as(rx, content_type))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn unset_and_refused() {
+        assert!(is_unset(&json!({"Name": "", "X": []})));
+        assert!(!is_unset(&json!({"80/tcp": {}})));
+        let m = json!({"Cmd": ["x"], "AttachStdout": true, "Volumes": {}, "Healthcheck": null}).as_object().cloned().unwrap();
+        assert!(refuse_others(&m, CONFIG_KEYS, "Config").is_ok());
+        let m = json!({"ExposedPorts": {"80/tcp": {}}}).as_object().cloned().unwrap();
+        assert!(refuse_others(&m, CONFIG_KEYS, "Config").unwrap_err().to_string().contains("Config.ExposedPorts"));
+        let m = json!({"RestartPolicy": {"Name": "no"}, "LogConfig": {"Type": "json-file", "Config": {}}, "Binds": ["/a:/b"]}).as_object().cloned().unwrap();
+        assert!(refuse_others(&m, HOST_KEYS, "HostConfig").unwrap_err().to_string().contains("HostConfig.Binds"));
+    }
+
+    #[test]
+    fn log_frames() {
+        let e = json!({"log": "hi\n", "stream": "stderr", "time": "2024-01-01T00:00:00.5Z"});
+        assert_eq!(frame(&e, true, true, false, false).unwrap(), [2, 0, 0, 0, 0, 0, 0, 3, b'h', b'i', b'\n']);
+        assert_eq!(frame(&e, true, true, true, true).unwrap(), b"2024-01-01T00:00:00.5Z hi\n");
+        assert!(frame(&e, true, false, false, false).is_none());
+    }
+}
