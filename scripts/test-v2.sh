@@ -15,10 +15,10 @@ BINS=$(cargo test --release -p berth-integration-tests --tests --no-run --messag
 # The Debian workload test needs a 130 MB rootfs the VM does not have; it
 # tests seccomp and capabilities, which do not depend on the cgroup version,
 # and runs on the host in test-integration.
-# The image tests (images, hostile_registry) test berthd against registries
+# The image and container tests (images, hostile_registry, containers) test berthd against registries
 # on the host's 127.0.0.1, which the VM cannot reach; nothing in them
 # depends on cgroups.
-BINS=$(echo "$BINS" | grep -v -e '/debian_workload-' -e '/images-' -e '/hostile_registry-')
+BINS=$(echo "$BINS" | grep -v -e '/debian_workload-' -e '/images-' -e '/hostile_registry-' -e '/containers-')
 RUN=$(mktemp /tmp/berth-v2.XXXXXX.sh)
 trap 'rm -f "$RUN"' EXIT
 {
