@@ -167,6 +167,7 @@ async fn serve(cfg: Config, explicit_group: bool) -> anyhow::Result<()> {
     }
     tracing::info!("shutting down");
     let _ = std::fs::remove_file(&cfg.socket);
+    remove_parent_cgroups();
     // In-flight requests get a moment to finish; an unfinished pull leaves
     // only temporary files, swept at the next start.
     let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
@@ -174,4 +175,15 @@ async fn serve(cfg: Config, explicit_group: bool) -> anyhow::Result<()> {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     Ok(())
+}
+
+/// Containers' cgroups live under `/berth` in every hierarchy (see
+/// containers::spec). The runtime removes a parent only when the container
+/// that made it goes last; on shutdown the daemon removes what is left
+/// empty, and a parent that still holds running containers stays (EBUSY).
+fn remove_parent_cgroups() {
+    let Ok(h) = berth_runtime::cgroups::Hierarchies::detect() else { return };
+    for mnt in h.unified.iter().chain(h.v1.iter().map(|(_, m)| m)) {
+        let _ = std::fs::remove_dir(mnt.join("berth"));
+    }
 }
