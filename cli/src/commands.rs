@@ -301,20 +301,7 @@ pub fn inspect(c: &Client, mut p: lexopt::Parser) -> R {
             Err(e) => return Err(e.into()),
         }
     }
-    match t {
-        Some(t) => {
-            for v in &found {
-                println!("{}", t.render(v)?);
-            }
-        }
-        None => {
-            let mut buf = Vec::new();
-            let fmt = serde_json::ser::PrettyFormatter::with_indent(b"    ");
-            let mut ser = serde_json::Serializer::with_formatter(&mut buf, fmt);
-            serde::Serialize::serialize(&Value::Array(found), &mut ser)?;
-            println!("{}", String::from_utf8_lossy(&buf));
-        }
-    }
+    print_inspected(found, t.as_ref())?;
     Ok(code)
 }
 
@@ -373,4 +360,24 @@ pub fn tag(c: &Client, mut p: lexopt::Parser) -> R {
     let path = format!("/images/{}/tag?repo={}&tag={}", encode_path(src), encode_query(&t.repository()), encode_query(t.tag().unwrap_or("latest")));
     c.request("POST", &path, &[])?.ok()?;
     Ok(0)
+}
+
+/// `inspect`'s output: each object through `-f`'s template, or all of them
+/// as one JSON array indented as docker indents it.
+pub fn print_inspected(found: Vec<Value>, t: Option<&Template>) -> anyhow::Result<()> {
+    match t {
+        Some(t) => {
+            for v in &found {
+                println!("{}", t.render(v)?);
+            }
+        }
+        None => {
+            let mut buf = Vec::new();
+            let fmt = serde_json::ser::PrettyFormatter::with_indent(b"    ");
+            let mut ser = serde_json::Serializer::with_formatter(&mut buf, fmt);
+            serde::Serialize::serialize(&Value::Array(found), &mut ser)?;
+            println!("{}", String::from_utf8_lossy(&buf));
+        }
+    }
+    Ok(())
 }

@@ -7,6 +7,7 @@ use serde_json::{json, Value};
 
 use crate::format::{human_duration, tabwrite};
 use crate::http::{encode_path, encode_query, Client, Error as HttpError};
+use crate::commands::print_inspected;
 use crate::usage;
 
 type R = anyhow::Result<i32>;
@@ -514,20 +515,7 @@ pub fn inspect(c: &Client, mut p: lexopt::Parser, containers_only: bool) -> R {
             Err(e) => return Err(e.into()),
         }
     }
-    match t {
-        Some(t) => {
-            for v in &found {
-                println!("{}", t.render(v)?);
-            }
-        }
-        None => {
-            let mut buf = Vec::new();
-            let fmt = serde_json::ser::PrettyFormatter::with_indent(b"    ");
-            let mut ser = serde_json::Serializer::with_formatter(&mut buf, fmt);
-            serde::Serialize::serialize(&Value::Array(found), &mut ser)?;
-            println!("{}", String::from_utf8_lossy(&buf));
-        }
-    }
+    print_inspected(found, t.as_ref())?;
     Ok(code)
 }
 

@@ -254,12 +254,9 @@ pub fn list(root: &Path) -> Result<Vec<Container>> {
     Ok(out)
 }
 
-/// RFC 3339 UTC timestamp with nanoseconds, as runc prints `created`.
-pub fn now_rfc3339() -> String {
-    let d = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
-    let secs = d.as_secs() as i64;
-    let (days, rem) = (secs.div_euclid(86400), secs.rem_euclid(86400));
-    // Civil-from-days (Howard Hinnant's algorithm).
+/// (year, month, day) of a count of days since 1970-01-01, for any date
+/// (Howard Hinnant's civil-from-days): timestamps without a date library.
+pub fn civil_from_days(days: i64) -> (i64, i64, i64) {
     let z = days + 719468;
     let era = z.div_euclid(146097);
     let doe = z - era * 146097;
@@ -269,7 +266,15 @@ pub fn now_rfc3339() -> String {
     let mp = (5 * doy + 2) / 153;
     let day = doy - (153 * mp + 2) / 5 + 1;
     let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = if month <= 2 { y + 1 } else { y };
+    (if month <= 2 { y + 1 } else { y }, month, day)
+}
+
+/// RFC 3339 UTC timestamp with nanoseconds, as runc prints `created`.
+pub fn now_rfc3339() -> String {
+    let d = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
+    let secs = d.as_secs() as i64;
+    let (days, rem) = (secs.div_euclid(86400), secs.rem_euclid(86400));
+    let (year, month, day) = civil_from_days(days);
     format!(
         "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}.{:09}Z",
         rem / 3600,
