@@ -63,7 +63,7 @@ fn route(p: &Placement, f: Family) -> Result<(Version, PathBuf)> {
 }
 
 /// One write, with an error that says which setting failed and why.
-fn write(dir: &Path, s: &Setting) -> Result<()> {
+fn write(dir: &Path, s: &Setting, v: Version) -> Result<()> {
     let file = dir.join(&s.file);
     explain::step("runtime", format!("write {:?} to {}", s.value, file.display()), why(s.family));
     // Never create: a file the kernel does not offer must fail, not appear.
@@ -85,7 +85,7 @@ fn write(dir: &Path, s: &Setting) -> Result<()> {
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Err(Error::Usage(format!(
             "{}: this kernel's {} controller has no {} file (writing {:?} to {})",
             s.family.config_field(),
-            s.family.v1_controller().unwrap_or("cgroup"),
+            if v == Version::V1 { s.family.v1_controller() } else { s.family.v2_controller() }.unwrap_or("cgroup"),
             s.file,
             s.value,
             file.display()
@@ -148,7 +148,7 @@ pub fn apply(p: &Placement, r: &Resources, created: &[Device], update: bool) -> 
             }
         }
         for s in &writes {
-            write(&dir, s)?;
+            write(&dir, s, version)?;
         }
     }
     if !update {

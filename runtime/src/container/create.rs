@@ -154,7 +154,8 @@ pub fn create(o: CreateOpts) -> Result<Container> {
                 let wanted = cgroups::apply::wanted_v2(linux.resources.as_ref(), h.mode);
                 cgroups::apply::enable_v2_controllers(root, leaf, &wanted, h.mode == cgroups::Mode::Unified)?;
             }
-            cgroups::apply::apply(&p, &linux.resources.clone().unwrap_or_default(), &linux.devices, false)?;
+            let none = crate::spec::Resources::default();
+            cgroups::apply::apply(&p, linux.resources.as_ref().unwrap_or(&none), &linux.devices, false)?;
             Some(p)
         }
         None => {
