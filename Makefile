@@ -26,7 +26,7 @@ DEBIAN_ROOTFS ?= /var/tmp/berth-debian-rootfs
 # The throw-away cgroup2 VM of ../shared/vm.
 VM ?= $(firstword $(wildcard $(abspath $(CURDIR)/../shared/vm/run-in-vm.sh) /work/shared/vm/run-in-vm.sh))
 
-.PHONY: all build probe demo test test-unit test-integration test-v2 test-cross test-compat static bench bench-seccomp bench-pull compat conformance setup clean fixtures-up fixtures-down
+.PHONY: all build probe demo test test-unit test-integration test-v2 test-cross test-compat static bench bench-seccomp bench-pull bench-containers compat conformance setup clean fixtures-up fixtures-down
 
 all: build
 
@@ -95,6 +95,14 @@ static:
 bench: build bench-seccomp
 	scripts/bench.sh $(RUNTIME)
 	$(MAKE) bench-pull
+	$(MAKE) bench-containers
+
+# Containers under berthd, podman and docker (dockerd started by the script):
+# run, exec, stop, 50 in parallel, per-container monitor PSS, idle daemon RSS.
+bench-containers: build
+	scripts/fixtures.sh up
+	status=0; scripts/bench-containers.sh $(BERTHD) $(BERTH) || status=$$?; \
+	  scripts/fixtures.sh down; exit $$status
 
 # The seccomp filter's cost: compile + install, and per-syscall overhead.
 bench-seccomp: build probe
