@@ -90,8 +90,8 @@ pub async fn create(s: Arc<State>, q: &Query, body: Bytes) -> Result<hyper::Resp
     let host_network = match net {
         "none" => false,
         "host" => true,
-        "" | "default" | "bridge" => return Err(Error::BadParameter("bridge networking is not implemented yet; use --network none or host".into())),
-        other => return Err(Error::BadParameter(format!("network {other} not found: only the none and host network modes are implemented yet"))),
+        "" | "default" | "bridge" => false,
+        other => return Err(Error::BadParameter(format!("network {other} not found: only the default bridge and the none and host network modes are implemented yet"))),
     };
     if host.get("Privileged").and_then(Value::as_bool).unwrap_or(false) {
         return Err(Error::BadParameter("HostConfig.Privileged is not implemented yet (--privileged)".into()));
@@ -161,7 +161,7 @@ pub async fn create(s: Arc<State>, q: &Query, body: Bytes) -> Result<hyper::Resp
     }
     config["Labels"] = labels;
     let host_config = json!({
-        "NetworkMode": net,
+        "NetworkMode": if matches!(net, "" | "default") { "bridge" } else { net },
         "AutoRemove": host.get("AutoRemove").and_then(Value::as_bool).unwrap_or(false),
         "Memory": memory,
         "MemorySwap": if memory > 0 && swap == 0 { memory * 2 } else { swap },
@@ -391,7 +391,11 @@ pub async fn inspect(s: Arc<State>, name: &str, q: &Query) -> Result<hyper::Resp
         }},
         "Mounts": [],
         "Config": c.config,
-        "NetworkSettings": {"Networks": {}},
+        "NetworkSettings": match s.containers.net.endpoint(&c.id) {
+            Some(ep) => json!({"IPAddress": ep.ip.to_string(), "IPPrefixLen": ep.prefix, "Gateway": ep.gateway.to_string(), "MacAddress": ep.mac, "Ports": {},
+                "Networks": {"bridge": {"IPAddress": ep.ip.to_string(), "IPPrefixLen": ep.prefix, "Gateway": ep.gateway.to_string(), "MacAddress": ep.mac}}}),
+            None => json!({"Networks": {}}),
+        },
     });
     Ok(json(StatusCode::OK, &v))
 }
