@@ -96,7 +96,7 @@ fn parse_create(cmd: &str, mut p: lexopt::Parser) -> anyhow::Result<CreateOpts> 
             }
             Long("privileged") => o.privileged = true,
             Short('i') | Long("interactive") => return Err(u("-i/--interactive needs attach, which is not implemented yet".into())),
-            Short('p') | Long("publish") => return Err(u("-p/--publish needs bridge networking, which is not implemented yet".into())),
+            Short('p') | Long("publish") => return Err(u("-p/--publish (published ports) is not implemented yet".into())),
             Short('v') | Long("volume") => return Err(u("-v/--volume is not implemented yet".into())),
             Value(v) => {
                 o.image = v.string()?;
