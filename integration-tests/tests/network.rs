@@ -125,6 +125,12 @@ fn default_bridge_connectivity_egress_restart_and_cleanup() {
     let o = d.ok(&["run", "--rm", &bb, "ping", "-c1", "-W2", &ip1]);
     assert!(o.contains("1 packets received"), "{o}");
 
+    // container:<name> mode: the same netns, so n1's address is its own
+    // and its loopback is shared.
+    let o = d.ok(&["run", "--rm", "--network", "container:n1", &bb, "ip", "-4", "-o", "addr", "show", "eth0"]);
+    assert!(o.contains(&format!("{ip1}/24")), "{o}");
+    assert!(d.fails(&["run", "--network", "container:nosuch", &bb, "true"]).contains("No such container"));
+
     d.ok(&["rm", "-f", "n1", "n2"]);
     let left = berth_net_leftovers();
     assert!(left.is_empty(), "left behind: {left:?}\n{}", d.log());

@@ -91,6 +91,11 @@ pub async fn create(s: Arc<State>, q: &Query, body: Bytes) -> Result<hyper::Resp
         "none" => false,
         "host" => true,
         "" | "default" | "bridge" => false,
+        // Joins another container's network namespace at start; it must exist now.
+        other if other.starts_with("container:") => {
+            s.containers.resolve(&other["container:".len()..])?;
+            false
+        }
         other => return Err(Error::BadParameter(format!("network {other} not found: only the default bridge and the none and host network modes are implemented yet"))),
     };
     if host.get("Privileged").and_then(Value::as_bool).unwrap_or(false) {

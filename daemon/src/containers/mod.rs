@@ -464,6 +464,13 @@ impl Containers {
             let hosts = format!("127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n{}\t{}\n", ep.ip, o.hostname);
             write_atomic(&dir.join("hosts"), hosts.as_bytes())?;
             o.netns = Some(ep.netns.to_string_lossy().into_owned());
+        } else if let Some(other) = h["NetworkMode"].as_str().and_then(|m| m.strip_prefix("container:")) {
+            // docker's container:<x>: the same netns as x's init, so x must be running.
+            let t = self.resolve(other)?;
+            if !t.running() || t.pid <= 0 {
+                return Err(Error::Conflict(format!("cannot join network of a non running container: {other}")));
+            }
+            o.netns = Some(format!("/proc/{}/ns/net", t.pid));
         }
         let cfg = spec::config(&c.id, &dir, &p, &u, &o)?;
         write_atomic(&dir.join("config.json"), &serde_json::to_vec_pretty(&cfg).unwrap_or_default())?;
