@@ -35,6 +35,7 @@ pub fn parse_bytes(s: &str) -> Option<i64> {
 #[derive(Default)]
 struct CreateOpts {
     name: Option<String>,
+    publish: Vec<String>,
     env: Vec<String>,
     workdir: Option<String>,
     user: Option<String>,
@@ -96,7 +97,7 @@ fn parse_create(cmd: &str, mut p: lexopt::Parser) -> anyhow::Result<CreateOpts> 
             }
             Long("privileged") => o.privileged = true,
             Short('i') | Long("interactive") => return Err(u("-i/--interactive needs attach, which is not implemented yet".into())),
-            Short('p') | Long("publish") => return Err(u("-p/--publish (published ports) is not implemented yet".into())),
+            Short('p') | Long("publish") => o.publish.push(val(&mut p)?),
             Short('v') | Long("volume") => return Err(u("-v/--volume is not implemented yet".into())),
             Value(v) => {
                 o.image = v.string()?;
@@ -133,6 +134,9 @@ fn body(o: &CreateOpts, auto_remove: bool) -> Value {
             "Privileged": o.privileged,
         },
     });
+    if !o.publish.is_empty() {
+        b["HostConfig"]["PortBindings"] = crate::network::port_bindings(&o.publish);
+    }
     if !o.cmd.is_empty() {
         b["Cmd"] = json!(o.cmd);
     }

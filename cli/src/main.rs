@@ -4,6 +4,7 @@
 mod commands;
 mod containers;
 mod format;
+mod network;
 mod http;
 
 use std::path::PathBuf;

@@ -51,9 +51,20 @@ pub fn script(bridges: &[Bridge]) -> String {
     if bridges.is_empty() {
         return s;
     }
-    s.push_str("table ip berth {\n  chain postrouting {\n    type nat hook postrouting priority srcnat; policy accept;\n");
+    // Published ports: one map, `proto . host port : address . port`,
+    // so adding or removing a container's ports is one element, O(1).
+    s.push_str("table ip berth {\n  map ports {\n    type inet_proto . inet_service : ipv4_addr . inet_service;\n  }\n");
+    s.push_str("  chain prerouting {\n    type nat hook prerouting priority dstnat; policy accept;\n    fib daddr type local dnat ip to meta l4proto . th dport map @ports\n  }\n");
+    // Locally generated connections (to 127.0.0.1 or the host's addresses).
+    s.push_str("  chain output {\n    type nat hook output priority -100; policy accept;\n    fib daddr type local dnat ip to meta l4proto . th dport map @ports\n  }\n");
+    s.push_str("  chain postrouting {\n    type nat hook postrouting priority srcnat; policy accept;\n");
     for b in bridges.iter().filter(|b| !b.internal) {
         s.push_str(&format!("    ip saddr {} oifname != \"{}\" masquerade\n", b.subnet, b.name));
+        // 127.0.0.1 as a source would be dropped by the container (martian):
+        // masquerade it to the bridge address; and hairpin (a container to
+        // its own published port through the host) needs the reply to come
+        // back through the host too.
+        s.push_str(&format!("    oifname \"{0}\" ip saddr 127.0.0.0/8 masquerade\n    oifname \"{0}\" ip saddr {1} ct status dnat masquerade\n", b.name, b.subnet));
     }
     s.push_str("  }\n  chain forward {\n    type filter hook forward priority filter; policy accept;\n");
     for b in bridges {
@@ -71,6 +82,30 @@ pub fn script(bridges: &[Bridge]) -> String {
 pub fn apply(bridges: &[Bridge]) -> Result<()> {
     nft(&script(bridges))?;
     coexist(bridges)
+}
+
+/// Whether `table ip berth` is there (berthd restarted with running containers).
+pub fn exists() -> bool {
+    Command::new("nft").args(["list", "table", "ip", "berth"]).stdout(Stdio::null()).stderr(Stdio::null()).status().map(|s| s.success()).unwrap_or(false)
+}
+
+/// Maps published ports to a container: `create` fails if a host port is taken.
+pub fn add_ports(ports: &[(String, u16, std::net::Ipv4Addr, u16)]) -> Result<()> {
+    if ports.is_empty() {
+        return Ok(());
+    }
+    let e: Vec<String> = ports.iter().map(|(p, h, a, c)| format!("{p} . {h} : {a} . {c}")).collect();
+    nft(&format!("create element ip berth ports {{ {} }}\n", e.join(", ")))?;
+    Ok(())
+}
+
+pub fn del_ports(ports: &[(String, u16)]) -> Result<()> {
+    if ports.is_empty() {
+        return Ok(());
+    }
+    let e: Vec<String> = ports.iter().map(|(p, h)| format!("{p} . {h}")).collect();
+    nft(&format!("delete element ip berth ports {{ {} }}\n", e.join(", ")))?;
+    Ok(())
 }
 
 /// Handles of berth's rules in `ip filter FORWARD`, or None without that chain.

@@ -8,6 +8,7 @@ pub mod firewall;
 pub mod ipam;
 pub mod netlink;
 pub mod netns;
+pub mod ports;
 
 use std::net::Ipv4Addr;
 use std::path::{Path, PathBuf};
@@ -30,7 +31,20 @@ pub struct Endpoint {
     pub prefix: u8,
     pub gateway: Ipv4Addr,
     pub mac: String,
+    pub ports: Vec<ports::Port>,
 }
+
+/// Published ports, one row per host port: the primary key refuses a host
+/// port two containers want; the rows say what to delete on teardown.
+const PORTS_SCHEMA: &str = "
+CREATE TABLE IF NOT EXISTS published_ports (
+  proto TEXT NOT NULL,
+  host_port INTEGER NOT NULL,
+  container TEXT NOT NULL,
+  container_port INTEGER NOT NULL,
+  PRIMARY KEY (proto, host_port)
+);
+";
 
 pub struct Network {
     db: Mutex<Connection>,
@@ -58,6 +72,7 @@ impl Network {
         db.busy_timeout(Duration::from_secs(10))?;
         db.pragma_update(None, "synchronous", "FULL")?;
         db.execute_batch(ipam::SCHEMA)?;
+        db.execute_batch(PORTS_SCHEMA)?;
         let subnet = ipam::Subnet::parse(DEFAULT_SUBNET)?;
         Ok(Network { db: Mutex::new(db), netns_dir: exec_root.join("netns"), subnet })
     }
@@ -79,16 +94,27 @@ impl Network {
         s.add_addr(idx, self.subnet.gateway(), self.subnet.prefix).map_err(io("addressing bridge", br))?;
         s.set_up(idx).map_err(io("bringing up bridge", br))?;
         enable_forwarding()?;
+        // DNAT of 127.0.0.1 to a container sends a loopback-sourced packet
+        // out of the bridge; the kernel drops those unless route_localnet.
+        let rl = PathBuf::from(format!("/proc/sys/net/ipv4/conf/{DEFAULT_BRIDGE}/route_localnet"));
+        std::fs::write(&rl, "1").map_err(io("enabling", &rl))?;
+        if firewall::exists() {
+            return Ok(());
+        }
         firewall::apply(&[firewall::Bridge { name: DEFAULT_BRIDGE, subnet: self.subnet.to_string(), internal: false }])
     }
 
     /// Before start: the container's netns, veth into berth0, address,
     /// default route. Returns what the container got.
-    pub fn attach(&self, id: &str) -> Result<Endpoint> {
+    pub fn attach(&self, id: &str, ports: &[ports::Port]) -> Result<Endpoint> {
         self.ensure_bridge()?;
         let gateway = self.subnet.gateway();
         let ip = ipam::lease(&mut self.db(), DEFAULT_BRIDGE, self.subnet, gateway, id)?;
-        let r = self.attach_leased(id, ip, gateway);
+        let r = self.attach_leased(id, ip, gateway).and_then(|mut ep| {
+            self.publish(id, ip, ports)?;
+            ep.ports = ports.to_vec();
+            Ok(ep)
+        });
         if r.is_err() {
             let _ = self.detach(id);
         }
@@ -120,7 +146,35 @@ impl Network {
         .map_err(io("configuring eth0 in", &ns))?;
         let mac = mac.iter().map(|b| format!("{b:02x}")).collect::<Vec<_>>().join(":");
         tracing::info!(container = %id, %ip, veth = %hv, "attached to {DEFAULT_BRIDGE}");
-        Ok(Endpoint { netns: ns, ip, prefix, gateway, mac })
+        Ok(Endpoint { netns: ns, ip, prefix, gateway, mac, ports: Vec::new() })
+    }
+
+    fn publish(&self, id: &str, ip: Ipv4Addr, ports: &[ports::Port]) -> Result<()> {
+        if ports.is_empty() {
+            return Ok(());
+        }
+        {
+            let mut db = self.db();
+            let tx = db.transaction()?;
+            for p in ports {
+                let r = tx.execute("INSERT INTO published_ports (proto, host_port, container, container_port) VALUES (?1, ?2, ?3, ?4)", rusqlite::params![p.proto, p.host_port, id, p.container_port]);
+                if let Err(rusqlite::Error::SqliteFailure(f, _)) = &r {
+                    if f.code == rusqlite::ErrorCode::ConstraintViolation {
+                        return Err(Error::Conflict(format!("Bind for 0.0.0.0:{} failed: port is already allocated", p.host_port)));
+                    }
+                }
+                r?;
+            }
+            tx.commit()?;
+        }
+        let el: Vec<_> = ports.iter().map(|p| (p.proto.clone(), p.host_port, ip, p.container_port)).collect();
+        firewall::add_ports(&el)
+    }
+
+    fn published(&self, id: &str) -> Vec<ports::Port> {
+        let db = self.db();
+        let Ok(mut st) = db.prepare("SELECT proto, host_port, container_port FROM published_ports WHERE container = ?1 ORDER BY host_port") else { return Vec::new() };
+        st.query_map([id], |r| Ok(ports::Port { proto: r.get(0)?, host_port: r.get(1)?, container_port: r.get(2)? })).and_then(|r| r.collect::<rusqlite::Result<Vec<_>>>()).unwrap_or_default()
     }
 
     /// After exit or on rm: veth, netns and lease gone; with the last
@@ -131,12 +185,23 @@ impl Network {
         if !had {
             return Ok(());
         }
+        let published = self.published(id);
+        if !published.is_empty() {
+            let el: Vec<_> = published.iter().map(|p| (p.proto.clone(), p.host_port)).collect();
+            if let Err(e) = firewall::del_ports(&el) {
+                tracing::warn!(container = %id, error = %e.chain(), "removing published ports (already gone?)");
+            }
+            self.db().execute("DELETE FROM published_ports WHERE container = ?1", [id])?;
+        }
         let s = netlink::Socket::open().map_err(io("opening netlink", Path::new("NETLINK_ROUTE")))?;
         let hv = host_veth(id);
         s.del_link(&hv).map_err(io("deleting veth", Path::new(&hv)))?;
         netns::remove(&ns).map_err(io("removing network namespace", &ns))?;
         ipam::release(&self.db(), id)?;
-        if ipam::count(&self.db(), DEFAULT_BRIDGE)? == 0 {
+        // Another berthd on this host (tests run several) may still have
+        // ports on the bridge: it goes only when nothing is enslaved to it.
+        let ports = std::fs::read_dir(format!("/sys/class/net/{DEFAULT_BRIDGE}/brif")).map(|d| d.count()).unwrap_or(0);
+        if ipam::count(&self.db(), DEFAULT_BRIDGE)? == 0 && ports == 0 {
             s.del_link(DEFAULT_BRIDGE).map_err(io("deleting bridge", Path::new(DEFAULT_BRIDGE)))?;
             firewall::apply(&[])?;
         }
@@ -147,14 +212,14 @@ impl Network {
     /// The endpoint of a container that has one (for inspect).
     pub fn endpoint(&self, id: &str) -> Option<Endpoint> {
         let ip = ipam::get(&self.db(), DEFAULT_BRIDGE, id).ok()??;
-        Some(Endpoint { netns: self.netns_path(id), ip, prefix: self.subnet.prefix, gateway: self.subnet.gateway(), mac: mac_of(ip).iter().map(|b| format!("{b:02x}")).collect::<Vec<_>>().join(":") })
+        Some(Endpoint { netns: self.netns_path(id), ip, prefix: self.subnet.prefix, gateway: self.subnet.gateway(), mac: mac_of(ip).iter().map(|b| format!("{b:02x}")).collect::<Vec<_>>().join(":"), ports: self.published(id) })
     }
 
     /// On berthd start: tear down what belongs to containers not running
     /// any more (`live` says which are).
     pub fn sweep(&self, live: &dyn Fn(&str) -> bool) {
         let mut ids: Vec<String> = std::fs::read_dir(&self.netns_dir).into_iter().flatten().flatten().map(|e| e.file_name().to_string_lossy().into_owned()).collect();
-        if let Ok(mut st) = self.db().prepare("SELECT DISTINCT container FROM ip_leases") {
+        if let Ok(mut st) = self.db().prepare("SELECT DISTINCT container FROM ip_leases UNION SELECT container FROM published_ports") {
             if let Ok(v) = st.query_map([], |r| r.get::<_, String>(0)).and_then(|r| r.collect::<rusqlite::Result<Vec<_>>>()) {
                 ids.extend(v);
             }
