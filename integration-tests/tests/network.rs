@@ -147,7 +147,56 @@ fn unknown_networks_and_ports_are_refused() {
     let bb = format!("{}/busybox", registry());
     d.ok(&["pull", "-q", &bb]);
     assert!(d.fails(&["run", "--network", "nosuchnet", &bb, "true"]).contains("network nosuchnet not found"));
-    assert!(d.fails(&["run", "-p", "8080:80", &bb, "true"]).contains("not implemented yet"));
+    assert!(d.fails(&["run", "-p", "80", &bb, "true"]).contains("ephemeral host port"));
+    assert!(d.fails(&["run", "-p", "8000-8001:80", &bb, "true"]).contains("not implemented yet"));
+    assert!(d.fails(&["run", "-p", "127.0.0.1:8080:80", &bb, "true"]).contains("not implemented yet"));
+    assert!(d.fails(&["run", "--network", "none", "-p", "8080:80", &bb, "true"]).contains("need bridge networking"));
     assert_eq!(d.ok(&["ps", "-aq"]).trim(), "");
     assert!(berth_net_leftovers().is_empty());
+}
+
+fn http_get(addr: &str) -> String {
+    use std::io::{Read, Write};
+    let mut c = std::net::TcpStream::connect_timeout(&addr.parse().unwrap(), std::time::Duration::from_secs(3)).unwrap_or_else(|e| panic!("connecting to {addr}: {e}"));
+    c.set_read_timeout(Some(std::time::Duration::from_secs(3))).unwrap();
+    c.write_all(b"GET / HTTP/1.0\r\n\r\n").unwrap();
+    let mut s = String::new();
+    let _ = c.read_to_string(&mut s);
+    s
+}
+
+#[test]
+fn published_tcp_port_from_loopback_outside_and_hairpin() {
+    let _s = SERIAL.lock().unwrap_or_else(|p| p.into_inner());
+    let d = Daemon::start("net-ports");
+    let bb = format!("{}/busybox", registry());
+    d.ok(&["pull", "-q", &bb]);
+    let out = Outside::new(78);
+    d.ok(&["run", "-d", "--name", "web", "-p", "18081:80", &bb, "sh", "-c", "mkdir -p /w && echo hello-berth > /w/index.html && exec httpd -f -p 80 -h /w"]);
+    let v: Value = serde_json::from_str(&d.ok(&["container", "inspect", "web"])).unwrap();
+    assert_eq!(v[0]["NetworkSettings"]["Ports"]["80/tcp"][0]["HostPort"], "18081", "{}", v[0]["NetworkSettings"]);
+    // httpd needs a moment to listen.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    while std::net::TcpStream::connect("127.0.0.1:18081").is_err() && std::time::Instant::now() < deadline {
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    // From the host itself, through 127.0.0.1 (output-hook DNAT, route_localnet).
+    assert!(http_get("127.0.0.1:18081").contains("hello-berth"));
+    // From another "host": the test's netns, through the host's 198.18.78.1 (prerouting DNAT).
+    let o = sh(&format!("ip netns exec {} sh -c 'printf \"GET / HTTP/1.0\\r\\n\\r\\n\" | busybox nc -w3 198.18.78.1 18081'", out.ns));
+    assert!(String::from_utf8_lossy(&o.stdout).contains("hello-berth"), "{o:?}");
+    // From another container through the host's address (hairpin).
+    let o = d.ok(&["run", "--rm", &bb, "sh", "-c", "printf 'GET / HTTP/1.0\\r\\n\\r\\n' | nc -w3 198.18.78.1 18081"]);
+    assert!(o.contains("hello-berth"), "{o}");
+    // A host port is one container's.
+    assert!(d.fails(&["run", "-d", "-p", "18081:80", &bb, "true"]).contains("port is already allocated"));
+    d.ok(&["rm", "-f", "web"]);
+    assert!(std::net::TcpStream::connect_timeout(&"127.0.0.1:18081".parse().unwrap(), std::time::Duration::from_millis(500)).is_err(), "the port is unpublished");
+    let all = d.ok(&["ps", "-aq"]);
+    for id in all.split_whitespace() {
+        d.ok(&["rm", "-f", id]);
+    }
+    let left = berth_net_leftovers();
+    assert!(left.is_empty(), "left behind: {left:?}\n{}", d.log());
+    drop(out);
 }
