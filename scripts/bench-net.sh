@@ -24,3 +24,31 @@ while [ $i -lt 50 ]; do $B run -d "$REG/busybox" sleep 600 >/dev/null; i=$((i+1)
 e=$(date +%s%N)
 echo "50 detached containers (bridge, no published ports): $(( (e-s)/1000000 )) ms"
 $B rm -f $($B ps -aq) >/dev/null
+s=$(date +%s%N); i=0
+while [ $i -lt 50 ]; do $B run -d -p $((20000+i)):80 "$REG/busybox" sleep 600 >/dev/null; i=$((i+1)); done
+e=$(date +%s%N)
+echo "50 detached containers, one published port each: $(( (e-s)/1000000 )) ms"
+$B rm -f $($B ps -aq) >/dev/null
+
+# The per-container rule change is one element of one nft map: time adding
+# and removing one when 1 and when 500 are already there (a table of its own).
+nft -f - <<'NFT'
+table ip berthbench {
+  map ports { type inet_proto . inet_service : ipv4_addr . inet_service; }
+}
+NFT
+one() {
+  s=$(date +%s%N)
+  for k in 1 2 3 4 5 6 7 8 9 10; do
+    echo "add element ip berthbench ports { tcp . 65000 : 10.89.0.9 . 80 }" | nft -f -
+    echo "delete element ip berthbench ports { tcp . 65000 }" | nft -f -
+  done
+  e=$(date +%s%N)
+  echo "add+remove one container's port with $1 published: $(( (e-s)/10/1000 )) us"
+}
+echo "add element ip berthbench ports { tcp . 30000 : 10.89.0.2 . 80 }" | nft -f -
+one 1
+els=$(i=1; while [ $i -lt 500 ]; do printf 'tcp . %d : 10.89.1.%d . 80, ' $((30000+i)) $((i%250+1)); i=$((i+1)); done)
+echo "add element ip berthbench ports { ${els%, } }" | nft -f -
+one 500
+nft delete table ip berthbench
