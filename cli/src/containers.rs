@@ -476,12 +476,13 @@ pub fn ps(c: &Client, mut p: lexopt::Parser) -> R {
     for v in &list {
         let names: Vec<String> = v["Names"].as_array().map(|a| a.iter().filter_map(|n| n.as_str().map(|s| s.trim_start_matches('/').to_string())).collect()).unwrap_or_default();
         rows.push(format!(
-            "{}\t{}\t{}\t{} ago\t{}\t\t{}",
+            "{}\t{}\t{}\t{} ago\t{}\t{}\t{}",
             id(v),
             v["Image"].as_str().unwrap_or_default(),
             short_command(v["Command"].as_str().unwrap_or_default(), no_trunc),
             human_duration(now() - v["Created"].as_i64().unwrap_or(0)),
             v["Status"].as_str().unwrap_or_default(),
+            crate::network::ports_column(&v["Ports"]),
             names.join(",")
         ));
     }

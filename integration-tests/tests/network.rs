@@ -175,6 +175,10 @@ fn published_tcp_port_from_loopback_outside_and_hairpin() {
     d.ok(&["run", "-d", "--name", "web", "-p", "18081:80", &bb, "sh", "-c", "mkdir -p /w && echo hello-berth > /w/index.html && exec httpd -f -p 80 -h /w"]);
     let v: Value = serde_json::from_str(&d.ok(&["container", "inspect", "web"])).unwrap();
     assert_eq!(v[0]["NetworkSettings"]["Ports"]["80/tcp"][0]["HostPort"], "18081", "{}", v[0]["NetworkSettings"]);
+    assert_eq!(d.ok(&["port", "web"]).trim(), "80/tcp -> 0.0.0.0:18081");
+    assert_eq!(d.ok(&["port", "web", "80"]).trim(), "0.0.0.0:18081");
+    assert!(d.fails(&["port", "web", "81"]).contains("No public port '81/tcp'"));
+    assert!(d.ok(&["ps"]).contains("0.0.0.0:18081->80/tcp"), "{}", d.ok(&["ps"]));
     // httpd needs a moment to listen.
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
     while std::net::TcpStream::connect("127.0.0.1:18081").is_err() && std::time::Instant::now() < deadline {

@@ -343,7 +343,7 @@ pub async fn list(s: Arc<State>, q: &Query) -> Result<hyper::Response<Body>> {
             "ImageID": c.image_id,
             "Command": cmdline,
             "Created": secs(&c.created),
-            "Ports": [],
+            "Ports": s.containers.net.endpoint(&c.id).map(|ep| ep.ports.iter().map(|p| json!({"IP": "0.0.0.0", "PrivatePort": p.container_port, "PublicPort": p.host_port, "Type": p.proto})).collect::<Vec<_>>()).unwrap_or_default(),
             "Labels": c.config["Labels"],
             "State": c.status,
             "Status": status_text(&c),
