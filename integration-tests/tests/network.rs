@@ -147,12 +147,15 @@ fn unknown_networks_and_ports_are_refused() {
     let bb = format!("{}/busybox", registry());
     d.ok(&["pull", "-q", &bb]);
     assert!(d.fails(&["run", "--network", "nosuchnet", &bb, "true"]).contains("network nosuchnet not found"));
-    assert!(d.fails(&["run", "-p", "80", &bb, "true"]).contains("ephemeral host port"));
     assert!(d.fails(&["run", "-p", "8000-8001:80", &bb, "true"]).contains("not implemented yet"));
     assert!(d.fails(&["run", "-p", "127.0.0.1:8080:80", &bb, "true"]).contains("not implemented yet"));
     assert!(d.fails(&["run", "--network", "none", "-p", "8080:80", &bb, "true"]).contains("need bridge networking"));
     assert_eq!(d.ok(&["ps", "-aq"]).trim(), "");
     assert!(berth_net_leftovers().is_empty());
+}
+
+fn http_get_ok(addr: &str) -> bool {
+    std::net::TcpStream::connect(addr).is_ok()
 }
 
 fn http_get(addr: &str) -> String {
@@ -194,7 +197,17 @@ fn published_tcp_port_from_loopback_outside_and_hairpin() {
     assert!(o.contains("hello-berth"), "{o}");
     // A host port is one container's.
     assert!(d.fails(&["run", "-d", "-p", "18081:80", &bb, "true"]).contains("port is already allocated"));
-    d.ok(&["rm", "-f", "web"]);
+    // -p containerPort: an ephemeral host port from 32768-60999, shown by port.
+    d.ok(&["run", "-d", "--name", "eph", "-p", "80", &bb, "sh", "-c", "mkdir -p /w && echo hello-eph > /w/index.html && exec httpd -f -p 80 -h /w"]);
+    let hp = d.ok(&["port", "eph", "80"]).trim().rsplit(':').next().unwrap().to_string();
+    let n: u16 = hp.parse().unwrap_or_else(|_| panic!("a port: {hp:?}"));
+    assert!((32768..=60999).contains(&n), "{n}");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    while !http_get_ok(&format!("127.0.0.1:{n}")) && std::time::Instant::now() < deadline {
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    assert!(http_get(&format!("127.0.0.1:{n}")).contains("hello-eph"));
+    d.ok(&["rm", "-f", "web", "eph"]);
     assert!(std::net::TcpStream::connect_timeout(&"127.0.0.1:18081".parse().unwrap(), std::time::Duration::from_millis(500)).is_err(), "the port is unpublished");
     let all = d.ok(&["ps", "-aq"]);
     for id in all.split_whitespace() {

@@ -111,8 +111,7 @@ impl Network {
         let gateway = self.subnet.gateway();
         let ip = ipam::lease(&mut self.db(), DEFAULT_BRIDGE, self.subnet, gateway, id)?;
         let r = self.attach_leased(id, ip, gateway).and_then(|mut ep| {
-            self.publish(id, ip, ports)?;
-            ep.ports = ports.to_vec();
+            ep.ports = self.publish(id, ip, ports)?;
             Ok(ep)
         });
         if r.is_err() {
@@ -149,14 +148,28 @@ impl Network {
         Ok(Endpoint { netns: ns, ip, prefix, gateway, mac, ports: Vec::new() })
     }
 
-    fn publish(&self, id: &str, ip: Ipv4Addr, ports: &[ports::Port]) -> Result<()> {
+    /// Records and maps the container's ports; host port 0 gets a free
+    /// ephemeral one (not recorded for anyone, nothing listening on it).
+    fn publish(&self, id: &str, ip: Ipv4Addr, ports: &[ports::Port]) -> Result<Vec<ports::Port>> {
         if ports.is_empty() {
-            return Ok(());
+            return Ok(Vec::new());
         }
+        let mut ports = ports.to_vec();
         {
             let mut db = self.db();
             let tx = db.transaction()?;
-            for p in ports {
+            for p in ports.iter_mut().filter(|p| p.host_port == 0) {
+                let taken = |hp: u16| -> Result<bool> { Ok(tx.query_row("SELECT count(*) FROM published_ports WHERE proto = ?1 AND host_port = ?2", rusqlite::params![p.proto, hp], |r| r.get::<_, i64>(0))? > 0) };
+                let mut chosen = None;
+                for hp in ports::EPHEMERAL {
+                    if !taken(hp)? && ports::bindable(&p.proto, hp) {
+                        chosen = Some(hp);
+                        break;
+                    }
+                }
+                p.host_port = chosen.ok_or_else(|| Error::Conflict(format!("no free ephemeral host port for {}/{}", p.container_port, p.proto)))?;
+            }
+            for p in &ports {
                 let r = tx.execute("INSERT INTO published_ports (proto, host_port, container, container_port) VALUES (?1, ?2, ?3, ?4)", rusqlite::params![p.proto, p.host_port, id, p.container_port]);
                 if let Err(rusqlite::Error::SqliteFailure(f, _)) = &r {
                     if f.code == rusqlite::ErrorCode::ConstraintViolation {
@@ -168,7 +181,8 @@ impl Network {
             tx.commit()?;
         }
         let el: Vec<_> = ports.iter().map(|p| (p.proto.clone(), p.host_port, ip, p.container_port)).collect();
-        firewall::add_ports(&el)
+        firewall::add_ports(&el)?;
+        Ok(ports)
     }
 
     fn published(&self, id: &str) -> Vec<ports::Port> {

@@ -6,6 +6,20 @@ use serde_json::{json, Value};
 
 use crate::error::{Error, Result};
 
+/// The range docker takes ephemeral host ports from (Linux's default
+/// ip_local_port_range).
+pub const EPHEMERAL: std::ops::RangeInclusive<u16> = 32768..=60999;
+
+/// Whether nothing on the host listens on `port` now.
+pub fn bindable(proto: &str, port: u16) -> bool {
+    let a = std::net::SocketAddr::from(([0, 0, 0, 0], port));
+    if proto == "udp" {
+        std::net::UdpSocket::bind(a).is_ok()
+    } else {
+        std::net::TcpListener::bind(a).is_ok()
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Port {
     pub proto: String,
@@ -42,7 +56,9 @@ pub fn parse_bindings(v: &Value) -> Result<Vec<Port>> {
             }
             let hp = b["HostPort"].as_str().unwrap_or("");
             if hp.is_empty() {
-                return Err(Error::BadParameter(format!("an ephemeral host port for {k} is not implemented yet: give hostPort:containerPort")));
+                // An ephemeral host port, chosen at start.
+                out.push(Port { proto: proto.to_string(), host_port: 0, container_port });
+                continue;
             }
             if hp.contains('-') {
                 return Err(Error::BadParameter(format!("port ranges ({hp}) are not implemented yet")));
@@ -77,7 +93,7 @@ mod tests {
         assert_eq!(p[0], Port { proto: "udp".into(), host_port: 5353, container_port: 53 });
         assert_eq!(p[1], Port { proto: "tcp".into(), host_port: 8080, container_port: 80 });
         assert_eq!(settings(&p[1..])["80/tcp"][0]["HostPort"], "8080");
-        assert!(parse_bindings(&json!({"80/tcp": [{"HostPort": ""}]})).unwrap_err().to_string().contains("ephemeral"));
+        assert_eq!(parse_bindings(&json!({"80/tcp": [{"HostPort": ""}]})).unwrap()[0].host_port, 0, "ephemeral");
         assert!(parse_bindings(&json!({"80/sctp": [{"HostPort": "1"}]})).is_err());
         assert!(parse_bindings(&json!({"80/tcp": [{"HostIp": "127.0.0.1", "HostPort": "1"}]})).unwrap_err().to_string().contains("host address"));
         assert!(parse_bindings(&json!({"80/tcp": [{"HostPort": "0"}]})).is_err());
