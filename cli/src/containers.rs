@@ -36,6 +36,7 @@ pub fn parse_bytes(s: &str) -> Option<i64> {
 struct CreateOpts {
     name: Option<String>,
     publish: Vec<String>,
+    publish_all: bool,
     env: Vec<String>,
     workdir: Option<String>,
     user: Option<String>,
@@ -98,6 +99,7 @@ fn parse_create(cmd: &str, mut p: lexopt::Parser) -> anyhow::Result<CreateOpts> 
             Long("privileged") => o.privileged = true,
             Short('i') | Long("interactive") => return Err(u("-i/--interactive needs attach, which is not implemented yet".into())),
             Short('p') | Long("publish") => o.publish.push(val(&mut p)?),
+            Short('P') | Long("publish-all") => o.publish_all = true,
             Short('v') | Long("volume") => return Err(u("-v/--volume is not implemented yet".into())),
             Value(v) => {
                 o.image = v.string()?;
@@ -134,6 +136,9 @@ fn body(o: &CreateOpts, auto_remove: bool) -> Value {
             "Privileged": o.privileged,
         },
     });
+    if o.publish_all {
+        b["HostConfig"]["PublishAllPorts"] = json!(true);
+    }
     if !o.publish.is_empty() {
         b["HostConfig"]["PortBindings"] = crate::network::port_bindings(&o.publish);
     }

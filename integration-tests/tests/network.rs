@@ -15,6 +15,38 @@ use serde_json::Value;
 
 static SERIAL: Mutex<()> = Mutex::new(());
 
+/// The test's daemon; its containers are removed also when the test fails,
+/// so a failure leaks no veth, netns or rule into the next test.
+struct Env(Daemon);
+
+impl Env {
+    fn start(name: &str) -> Env {
+        Env(Daemon::start(name))
+    }
+}
+
+impl std::ops::Deref for Env {
+    type Target = Daemon;
+    fn deref(&self) -> &Daemon {
+        &self.0
+    }
+}
+
+impl std::ops::DerefMut for Env {
+    fn deref_mut(&mut self) -> &mut Daemon {
+        &mut self.0
+    }
+}
+
+impl Drop for Env {
+    fn drop(&mut self) {
+        let all = String::from_utf8_lossy(&self.0.berth(&["ps", "-aq"]).stdout).into_owned();
+        for id in all.split_whitespace() {
+            let _ = self.0.berth(&["rm", "-f", id]);
+        }
+    }
+}
+
 fn sh(cmd: &str) -> std::process::Output {
     Command::new("sh").args(["-c", cmd]).output().unwrap()
 }
@@ -53,7 +85,7 @@ impl Drop for Outside {
     }
 }
 
-fn ip_of(d: &Daemon, name: &str) -> String {
+fn ip_of(d: &Env, name: &str) -> String {
     let v: Value = serde_json::from_str(&d.ok(&["container", "inspect", name])).unwrap();
     let ip = v[0]["NetworkSettings"]["IPAddress"].as_str().unwrap_or_default().to_string();
     assert!(ip.starts_with("10.89.0."), "an address of the default bridge: {}", v[0]["NetworkSettings"]);
@@ -89,7 +121,7 @@ fn berth_net_leftovers() -> Vec<String> {
 fn default_bridge_connectivity_egress_restart_and_cleanup() {
     let _s = SERIAL.lock().unwrap_or_else(|p| p.into_inner());
     let reg = registry();
-    let mut d = Daemon::start("net-bridge");
+    let mut d = Env::start("net-bridge");
     let bb = format!("{reg}/busybox");
     d.ok(&["pull", "-q", &bb]);
     let out = Outside::new(77);
@@ -143,7 +175,7 @@ fn default_bridge_connectivity_egress_restart_and_cleanup() {
 #[test]
 fn unknown_networks_and_ports_are_refused() {
     let _s = SERIAL.lock().unwrap_or_else(|p| p.into_inner());
-    let d = Daemon::start("net-refuse");
+    let d = Env::start("net-refuse");
     let bb = format!("{}/busybox", registry());
     d.ok(&["pull", "-q", &bb]);
     assert!(d.fails(&["run", "--network", "nosuchnet", &bb, "true"]).contains("network nosuchnet not found"));
@@ -171,7 +203,7 @@ fn http_get(addr: &str) -> String {
 #[test]
 fn published_tcp_port_from_loopback_outside_and_hairpin() {
     let _s = SERIAL.lock().unwrap_or_else(|p| p.into_inner());
-    let d = Daemon::start("net-ports");
+    let d = Env::start("net-ports");
     let bb = format!("{}/busybox", registry());
     d.ok(&["pull", "-q", &bb]);
     let out = Outside::new(78);
@@ -207,7 +239,27 @@ fn published_tcp_port_from_loopback_outside_and_hairpin() {
         std::thread::sleep(std::time::Duration::from_millis(50));
     }
     assert!(http_get(&format!("127.0.0.1:{n}")).contains("hello-eph"));
-    d.ok(&["rm", "-f", "web", "eph"]);
+    // -P: every ExposedPort of the image (webapp: 8080/tcp, 8443/tcp, 5353/udp).
+    let wa = format!("{}/webapp", registry());
+    d.ok(&["pull", "-q", &wa]);
+    d.ok(&["run", "-d", "--name", "pall", "-P", &wa]);
+    let all = d.ok(&["port", "pall"]);
+    assert_eq!(all.lines().count(), 3, "{all}");
+    assert!(all.contains("5353/udp -> 0.0.0.0:"), "{all}");
+    let p8080: u16 = d.ok(&["port", "pall", "8080"]).trim().rsplit(':').next().unwrap().parse().unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    let mut got = String::new();
+    while std::time::Instant::now() < deadline {
+        if http_get_ok(&format!("127.0.0.1:{p8080}")) {
+            got = http_get(&format!("127.0.0.1:{p8080}"));
+            if got.contains("200") {
+                break;
+            }
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    assert!(got.contains("200 OK"), "webapp through -P: {got:?}");
+    d.ok(&["rm", "-f", "web", "eph", "pall"]);
     assert!(std::net::TcpStream::connect_timeout(&"127.0.0.1:18081".parse().unwrap(), std::time::Duration::from_millis(500)).is_err(), "the port is unpublished");
     let all = d.ok(&["ps", "-aq"]);
     for id in all.split_whitespace() {

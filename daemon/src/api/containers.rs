@@ -28,7 +28,7 @@ fn is_unset(v: &Value) -> bool {
 }
 
 const CONFIG_KEYS: &[&str] = &["Image", "Cmd", "Entrypoint", "Env", "WorkingDir", "User", "Tty", "OpenStdin", "Labels", "Hostname", "AttachStdin", "AttachStdout", "AttachStderr", "StdinOnce"];
-const HOST_KEYS: &[&str] = &["PortBindings", "NetworkMode", "AutoRemove", "Memory", "MemorySwap", "PidsLimit", "Privileged"];
+const HOST_KEYS: &[&str] = &["PortBindings", "PublishAllPorts", "NetworkMode", "AutoRemove", "Memory", "MemorySwap", "PidsLimit", "Privileged"];
 
 fn refuse_others(obj: &Map<String, Value>, allowed: &[&str], what: &str) -> Result<()> {
     for (k, v) in obj {
@@ -99,7 +99,8 @@ pub async fn create(s: Arc<State>, q: &Query, body: Bytes) -> Result<hyper::Resp
         other => return Err(Error::BadParameter(format!("network {other} not found: only the default bridge and the none and host network modes are implemented yet"))),
     };
     let ports = crate::network::ports::parse_bindings(host.get("PortBindings").unwrap_or(&Value::Null))?;
-    if !ports.is_empty() && !matches!(net, "" | "default" | "bridge") {
+    let publish_all = host.get("PublishAllPorts").and_then(Value::as_bool).unwrap_or(false);
+    if (!ports.is_empty() || publish_all) && !matches!(net, "" | "default" | "bridge") {
         return Err(Error::BadParameter("published ports need bridge networking (not --network none, host or container:)".into()));
     }
     if host.get("Privileged").and_then(Value::as_bool).unwrap_or(false) {
@@ -172,6 +173,7 @@ pub async fn create(s: Arc<State>, q: &Query, body: Bytes) -> Result<hyper::Resp
     let host_config = json!({
         "NetworkMode": if matches!(net, "" | "default") { "bridge" } else { net },
         "PortBindings": host.get("PortBindings").filter(|v| !v.is_null()).cloned().unwrap_or_else(|| json!({})),
+        "PublishAllPorts": publish_all,
         "AutoRemove": host.get("AutoRemove").and_then(Value::as_bool).unwrap_or(false),
         "Memory": memory,
         "MemorySwap": if memory > 0 && swap == 0 { memory * 2 } else { swap },

@@ -458,7 +458,11 @@ impl Containers {
         let dir = self.dir(&c.id);
         let mut o = o;
         if h["NetworkMode"] == "bridge" {
-            let ep = self.net.attach(&c.id, &crate::network::ports::parse_bindings(&h["PortBindings"])?)?;
+            let mut ports = crate::network::ports::parse_bindings(&h["PortBindings"])?;
+            if h["PublishAllPorts"].as_bool().unwrap_or(false) {
+                crate::network::ports::publish_all(&mut ports, &image["ExposedPorts"]);
+            }
+            let ep = self.net.attach(&c.id, &ports)?;
             let host = std::fs::read_to_string("/etc/resolv.conf").unwrap_or_default();
             write_atomic(&dir.join("resolv.conf"), crate::network::resolv_conf(&host).as_bytes())?;
             let hosts = format!("127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n{}\t{}\n", ep.ip, o.hostname);

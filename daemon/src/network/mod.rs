@@ -158,16 +158,18 @@ impl Network {
         {
             let mut db = self.db();
             let tx = db.transaction()?;
+            let mut fixed: Vec<(String, u16)> = ports.iter().filter(|p| p.host_port != 0).map(|p| (p.proto.clone(), p.host_port)).collect();
             for p in ports.iter_mut().filter(|p| p.host_port == 0) {
                 let taken = |hp: u16| -> Result<bool> { Ok(tx.query_row("SELECT count(*) FROM published_ports WHERE proto = ?1 AND host_port = ?2", rusqlite::params![p.proto, hp], |r| r.get::<_, i64>(0))? > 0) };
                 let mut chosen = None;
                 for hp in ports::EPHEMERAL {
-                    if !taken(hp)? && ports::bindable(&p.proto, hp) {
+                    if !fixed.iter().any(|(pr, h)| *pr == p.proto && *h == hp) && !taken(hp)? && ports::bindable(&p.proto, hp) {
                         chosen = Some(hp);
                         break;
                     }
                 }
                 p.host_port = chosen.ok_or_else(|| Error::Conflict(format!("no free ephemeral host port for {}/{}", p.container_port, p.proto)))?;
+                fixed.push((p.proto.clone(), p.host_port));
             }
             for p in &ports {
                 let r = tx.execute("INSERT INTO published_ports (proto, host_port, container, container_port) VALUES (?1, ?2, ?3, ?4)", rusqlite::params![p.proto, p.host_port, id, p.container_port]);

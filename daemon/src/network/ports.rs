@@ -69,6 +69,17 @@ pub fn parse_bindings(v: &Value) -> Result<Vec<Port>> {
     Ok(out)
 }
 
+/// `-P`: every ExposedPort of the image not bound already gets an ephemeral host port.
+pub fn publish_all(ports: &mut Vec<Port>, exposed: &Value) {
+    for k in exposed.as_object().into_iter().flatten().map(|(k, _)| k) {
+        let (cp, proto) = k.split_once('/').unwrap_or((k, "tcp"));
+        let Ok(cp) = cp.parse::<u16>() else { continue };
+        if (proto == "tcp" || proto == "udp") && !ports.iter().any(|p| p.container_port == cp && p.proto == proto) {
+            ports.push(Port { proto: proto.to_string(), host_port: 0, container_port: cp });
+        }
+    }
+}
+
 /// Docker's `NetworkSettings.Ports` shape.
 pub fn settings(ports: &[Port]) -> Value {
     let mut m = serde_json::Map::new();
@@ -98,5 +109,9 @@ mod tests {
         assert!(parse_bindings(&json!({"80/tcp": [{"HostIp": "127.0.0.1", "HostPort": "1"}]})).unwrap_err().to_string().contains("host address"));
         assert!(parse_bindings(&json!({"80/tcp": [{"HostPort": "0"}]})).is_err());
         assert!(parse_bindings(&Value::Null).unwrap().is_empty());
+        let mut p = vec![Port { proto: "tcp".into(), host_port: 9, container_port: 80 }];
+        publish_all(&mut p, &json!({"80/tcp": {}, "53/udp": {}}));
+        assert_eq!(p.len(), 2);
+        assert_eq!(p[1], Port { proto: "udp".into(), host_port: 0, container_port: 53 });
     }
 }
