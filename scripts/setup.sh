@@ -4,7 +4,7 @@
 # python3 and curl: the image fixtures and their registries (scripts/fixtures.sh).
 set -eu
 need=""
-for p in busybox-static qemu-user-static gcc-arm-linux-gnueabihf libc6-dev-armhf-cross iproute2 procps debootstrap musl-tools python3 curl; do
+for p in busybox-static qemu-user-static gcc-arm-linux-gnueabihf libc6-dev-armhf-cross iproute2 nftables sqlite3 procps debootstrap musl-tools python3 curl; do
   dpkg -s "$p" >/dev/null 2>&1 || need="$need $p"
 done
 if [ -n "$need" ]; then

@@ -35,6 +35,8 @@ pub fn parse_bytes(s: &str) -> Option<i64> {
 #[derive(Default)]
 struct CreateOpts {
     name: Option<String>,
+    publish: Vec<String>,
+    publish_all: bool,
     env: Vec<String>,
     workdir: Option<String>,
     user: Option<String>,
@@ -96,7 +98,8 @@ fn parse_create(cmd: &str, mut p: lexopt::Parser) -> anyhow::Result<CreateOpts> 
             }
             Long("privileged") => o.privileged = true,
             Short('i') | Long("interactive") => return Err(u("-i/--interactive needs attach, which is not implemented yet".into())),
-            Short('p') | Long("publish") => return Err(u("-p/--publish needs bridge networking, which is not implemented yet".into())),
+            Short('p') | Long("publish") => o.publish.push(val(&mut p)?),
+            Short('P') | Long("publish-all") => o.publish_all = true,
             Short('v') | Long("volume") => return Err(u("-v/--volume is not implemented yet".into())),
             Value(v) => {
                 o.image = v.string()?;
@@ -133,6 +136,12 @@ fn body(o: &CreateOpts, auto_remove: bool) -> Value {
             "Privileged": o.privileged,
         },
     });
+    if o.publish_all {
+        b["HostConfig"]["PublishAllPorts"] = json!(true);
+    }
+    if !o.publish.is_empty() {
+        b["HostConfig"]["PortBindings"] = crate::network::port_bindings(&o.publish);
+    }
     if !o.cmd.is_empty() {
         b["Cmd"] = json!(o.cmd);
     }
@@ -472,12 +481,13 @@ pub fn ps(c: &Client, mut p: lexopt::Parser) -> R {
     for v in &list {
         let names: Vec<String> = v["Names"].as_array().map(|a| a.iter().filter_map(|n| n.as_str().map(|s| s.trim_start_matches('/').to_string())).collect()).unwrap_or_default();
         rows.push(format!(
-            "{}\t{}\t{}\t{} ago\t{}\t\t{}",
+            "{}\t{}\t{}\t{} ago\t{}\t{}\t{}",
             id(v),
             v["Image"].as_str().unwrap_or_default(),
             short_command(v["Command"].as_str().unwrap_or_default(), no_trunc),
             human_duration(now() - v["Created"].as_i64().unwrap_or(0)),
             v["Status"].as_str().unwrap_or_default(),
+            crate::network::ports_column(&v["Ports"]),
             names.join(",")
         ));
     }

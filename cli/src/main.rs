@@ -4,6 +4,7 @@
 mod commands;
 mod containers;
 mod format;
+mod network;
 mod http;
 
 use std::path::PathBuf;
@@ -154,6 +155,7 @@ fn run() -> anyhow::Result<i32> {
         "ps" => containers::ps(&c, p),
         "logs" => containers::logs(&c, p),
         "wait" => containers::wait(&c, p),
+        "port" => network::port(&c, p),
         other => Err(usage("", format!("unknown command \"{other}\" for \"berth\""))),
     }
 }

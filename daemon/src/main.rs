@@ -5,6 +5,7 @@ mod config;
 mod containers;
 mod error;
 mod images;
+mod network;
 mod registry;
 mod time;
 
@@ -122,6 +123,7 @@ async fn serve(cfg: Config, explicit_group: bool) -> anyhow::Result<()> {
     // Live restore: running containers whose shim lives stay running; the
     // others get the exit their shim recorded, or an error.
     ctrs.sweep().await.context("reconciling containers")?;
+    ctrs.net.sweep(&|id| ctrs.get(id).ok().flatten().is_some_and(|c| c.running()));
     {
         let ctrs = ctrs.clone();
         tokio::spawn(async move {

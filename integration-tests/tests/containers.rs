@@ -278,12 +278,10 @@ fn image_config_is_applied() {
 fn refusals_are_clear() {
     let e = Env::new("ctr-refuse");
     let bb = e.bb();
-    let m = e.fails(&["run", &bb, "true"]);
-    assert!(m.contains("bridge networking is not implemented yet; use --network none or host"), "{m}");
-    let m = e.fails(&["run", "--network", "bridge", &bb, "true"]);
-    assert!(m.contains("bridge networking is not implemented yet"), "{m}");
+    let m = e.fails(&["run", "--network", "mynet", &bb, "true"]);
+    assert!(m.contains("network mynet not found"), "{m}");
     assert!(e.fails(&["run", "--network", "none", "--privileged", &bb, "true"]).contains("Privileged is not implemented yet"));
-    assert!(e.fails(&["run", "--network", "none", "-p", "80:80", &bb, "true"]).contains("not implemented yet"));
+    assert!(e.fails(&["run", "--network", "none", "-p", "80:80", &bb, "true"]).contains("published ports need bridge networking"));
     assert!(e.fails(&["run", "--network", "none", "--bogus", &bb]).contains("--bogus"));
     assert_eq!(e.ok(&["ps", "-aq"]).trim(), "", "a refused create leaves no container");
     // A start that fails leaves the created container, as docker's does.

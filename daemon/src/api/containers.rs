@@ -28,7 +28,7 @@ fn is_unset(v: &Value) -> bool {
 }
 
 const CONFIG_KEYS: &[&str] = &["Image", "Cmd", "Entrypoint", "Env", "WorkingDir", "User", "Tty", "OpenStdin", "Labels", "Hostname", "AttachStdin", "AttachStdout", "AttachStderr", "StdinOnce"];
-const HOST_KEYS: &[&str] = &["NetworkMode", "AutoRemove", "Memory", "MemorySwap", "PidsLimit", "Privileged"];
+const HOST_KEYS: &[&str] = &["PortBindings", "PublishAllPorts", "NetworkMode", "AutoRemove", "Memory", "MemorySwap", "PidsLimit", "Privileged"];
 
 fn refuse_others(obj: &Map<String, Value>, allowed: &[&str], what: &str) -> Result<()> {
     for (k, v) in obj {
@@ -90,9 +90,19 @@ pub async fn create(s: Arc<State>, q: &Query, body: Bytes) -> Result<hyper::Resp
     let host_network = match net {
         "none" => false,
         "host" => true,
-        "" | "default" | "bridge" => return Err(Error::BadParameter("bridge networking is not implemented yet; use --network none or host".into())),
-        other => return Err(Error::BadParameter(format!("network {other} not found: only the none and host network modes are implemented yet"))),
+        "" | "default" | "bridge" => false,
+        // Joins another container's network namespace at start; it must exist now.
+        other if other.starts_with("container:") => {
+            s.containers.resolve(&other["container:".len()..])?;
+            false
+        }
+        other => return Err(Error::BadParameter(format!("network {other} not found: only the default bridge and the none and host network modes are implemented yet"))),
     };
+    let ports = crate::network::ports::parse_bindings(host.get("PortBindings").unwrap_or(&Value::Null))?;
+    let publish_all = host.get("PublishAllPorts").and_then(Value::as_bool).unwrap_or(false);
+    if (!ports.is_empty() || publish_all) && !matches!(net, "" | "default" | "bridge") {
+        return Err(Error::BadParameter("published ports need bridge networking (not --network none, host or container:)".into()));
+    }
     if host.get("Privileged").and_then(Value::as_bool).unwrap_or(false) {
         return Err(Error::BadParameter("HostConfig.Privileged is not implemented yet (--privileged)".into()));
     }
@@ -161,7 +171,9 @@ pub async fn create(s: Arc<State>, q: &Query, body: Bytes) -> Result<hyper::Resp
     }
     config["Labels"] = labels;
     let host_config = json!({
-        "NetworkMode": net,
+        "NetworkMode": if matches!(net, "" | "default") { "bridge" } else { net },
+        "PortBindings": host.get("PortBindings").filter(|v| !v.is_null()).cloned().unwrap_or_else(|| json!({})),
+        "PublishAllPorts": publish_all,
         "AutoRemove": host.get("AutoRemove").and_then(Value::as_bool).unwrap_or(false),
         "Memory": memory,
         "MemorySwap": if memory > 0 && swap == 0 { memory * 2 } else { swap },
@@ -333,7 +345,7 @@ pub async fn list(s: Arc<State>, q: &Query) -> Result<hyper::Response<Body>> {
             "ImageID": c.image_id,
             "Command": cmdline,
             "Created": secs(&c.created),
-            "Ports": [],
+            "Ports": s.containers.net.endpoint(&c.id).map(|ep| ep.ports.iter().map(|p| json!({"IP": "0.0.0.0", "PrivatePort": p.container_port, "PublicPort": p.host_port, "Type": p.proto})).collect::<Vec<_>>()).unwrap_or_default(),
             "Labels": c.config["Labels"],
             "State": c.status,
             "Status": status_text(&c),
@@ -391,7 +403,11 @@ pub async fn inspect(s: Arc<State>, name: &str, q: &Query) -> Result<hyper::Resp
         }},
         "Mounts": [],
         "Config": c.config,
-        "NetworkSettings": {"Networks": {}},
+        "NetworkSettings": match s.containers.net.endpoint(&c.id) {
+            Some(ep) => json!({"IPAddress": ep.ip.to_string(), "IPPrefixLen": ep.prefix, "Gateway": ep.gateway.to_string(), "MacAddress": ep.mac, "Ports": crate::network::ports::settings(&ep.ports),
+                "Networks": {"bridge": {"IPAddress": ep.ip.to_string(), "IPPrefixLen": ep.prefix, "Gateway": ep.gateway.to_string(), "MacAddress": ep.mac}}}),
+            None => json!({"Networks": {}}),
+        },
     });
     Ok(json(StatusCode::OK, &v))
 }

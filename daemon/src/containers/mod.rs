@@ -121,6 +121,8 @@ pub struct Containers {
     /// Exit codes of containers removed by AutoRemove, for a `wait` that
     /// looks after the removal.
     removed: Mutex<HashMap<String, i64>>,
+    /// Bridge networking: netns, veth, lease, firewall.
+    pub net: crate::network::Network,
 }
 
 /// What the shim left in exit.json.
@@ -218,7 +220,8 @@ impl Containers {
         db.busy_timeout(Duration::from_secs(10))?;
         db.pragma_update(None, "synchronous", "FULL")?;
         db.execute_batch(SCHEMA)?;
-        Ok(Containers { db: Mutex::new(db), paths, transitions: tokio::sync::Mutex::new(()), removed: Mutex::new(HashMap::new()) })
+        let net = crate::network::Network::open(&paths.data_root, &paths.exec_root)?;
+        Ok(Containers { db: Mutex::new(db), paths, transitions: tokio::sync::Mutex::new(()), removed: Mutex::new(HashMap::new()), net })
     }
 
     fn db(&self) -> std::sync::MutexGuard<'_, Connection> {
@@ -377,6 +380,7 @@ impl Containers {
             // The shim removed the runtime's container; the rootfs is ours.
             if self.shim_pid(&c.id).is_none() {
                 mount::unmount(&self.dir(&c.id).join("rootfs"))?;
+                self.net.detach(&c.id)?;
             }
             if c.status == "exited" && c.auto_remove() {
                 self.removed.lock().unwrap_or_else(|p| p.into_inner()).insert(c.id.clone(), c.exit_code);
@@ -427,6 +431,9 @@ impl Containers {
                 if let Err(u) = mount::unmount(&rootfs) {
                     tracing::warn!(container = %c.id, error = %u.chain(), "unmounting after a failed start");
                 }
+                if let Err(u) = self.net.detach(&c.id) {
+                    tracing::warn!(container = %c.id, error = %u.chain(), "network teardown after a failed start");
+                }
                 Err(e)
             }
         }
@@ -446,8 +453,29 @@ impl Containers {
             memory: h["Memory"].as_i64().unwrap_or(0),
             memory_swap: h["MemorySwap"].as_i64().unwrap_or(0),
             pids_limit: h["PidsLimit"].as_i64().unwrap_or(0),
+            netns: None,
         };
         let dir = self.dir(&c.id);
+        let mut o = o;
+        if h["NetworkMode"] == "bridge" {
+            let mut ports = crate::network::ports::parse_bindings(&h["PortBindings"])?;
+            if h["PublishAllPorts"].as_bool().unwrap_or(false) {
+                crate::network::ports::publish_all(&mut ports, &image["ExposedPorts"]);
+            }
+            let ep = self.net.attach(&c.id, &ports)?;
+            let host = std::fs::read_to_string("/etc/resolv.conf").unwrap_or_default();
+            write_atomic(&dir.join("resolv.conf"), crate::network::resolv_conf(&host).as_bytes())?;
+            let hosts = format!("127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n{}\t{}\n", ep.ip, o.hostname);
+            write_atomic(&dir.join("hosts"), hosts.as_bytes())?;
+            o.netns = Some(ep.netns.to_string_lossy().into_owned());
+        } else if let Some(other) = h["NetworkMode"].as_str().and_then(|m| m.strip_prefix("container:")) {
+            // docker's container:<x>: the same netns as x's init, so x must be running.
+            let t = self.resolve(other)?;
+            if !t.running() || t.pid <= 0 {
+                return Err(Error::Conflict(format!("cannot join network of a non running container: {other}")));
+            }
+            o.netns = Some(format!("/proc/{}/ns/net", t.pid));
+        }
         let cfg = spec::config(&c.id, &dir, &p, &u, &o)?;
         write_atomic(&dir.join("config.json"), &serde_json::to_vec_pretty(&cfg).unwrap_or_default())?;
         let state = self.state_dir(&c.id);
@@ -565,6 +593,7 @@ impl Containers {
 
     fn remove_locked(&self, c: &Container) -> Result<()> {
         mount::unmount(&self.dir(&c.id).join("rootfs"))?;
+        self.net.detach(&c.id)?;
         for d in [self.dir(&c.id), self.state_dir(&c.id)] {
             match std::fs::remove_dir_all(&d) {
                 Ok(()) => {}

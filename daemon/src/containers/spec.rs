@@ -131,6 +131,8 @@ pub struct Options {
     pub memory: i64,
     pub memory_swap: i64,
     pub pids_limit: i64,
+    /// The network namespace berthd made for a bridged container, joined by path.
+    pub netns: Option<String>,
 }
 
 /// Docker's default device rules: deny all, then the usual character devices.
@@ -175,7 +177,9 @@ pub fn config(id: &str, dir: &Path, p: &Process, u: &User, o: &Options) -> Resul
         bind("/etc/hosts", "hosts"),
     ]);
     let mut namespaces = vec![json!({"type": "mount"}), json!({"type": "pid"}), json!({"type": "ipc"}), json!({"type": "uts"}), json!({"type": "cgroup"})];
-    if !o.host_network {
+    if let Some(p) = &o.netns {
+        namespaces.push(json!({"type": "network", "path": p}));
+    } else if !o.host_network {
         namespaces.push(json!({"type": "network"}));
     }
     let mut resources = json!({"devices": device_rules()});
