@@ -6,6 +6,7 @@ mod containers;
 mod format;
 mod network;
 mod http;
+mod import;
 
 use std::path::PathBuf;
 
@@ -117,7 +118,7 @@ fn run() -> anyhow::Result<i32> {
             match sub.as_str() {
                 "ls" | "list" => "images".to_string(),
                 "rm" | "remove" => "rmi".to_string(),
-                "pull" | "tag" | "inspect" => format!("image-{sub}"),
+                "pull" | "tag" | "inspect" | "import" => format!("image-{sub}"),
                 other => return Err(usage("image", format!("unknown command \"{other}\" for \"berth image\""))),
             }
         }
@@ -156,6 +157,7 @@ fn run() -> anyhow::Result<i32> {
         "logs" => containers::logs(&c, p),
         "wait" => containers::wait(&c, p),
         "port" => network::port(&c, p),
+        "import" | "image-import" => import::import(&c, p),
         other => Err(usage("", format!("unknown command \"{other}\" for \"berth\""))),
     }
 }

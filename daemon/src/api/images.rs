@@ -143,9 +143,9 @@ fn pull_reference(q: &Query) -> Result<Reference> {
     })
 }
 
-pub async fn create(s: Arc<State>, q: &Query, req: &Request<Incoming>) -> Result<hyper::Response<Body>> {
+pub async fn create(s: Arc<State>, q: &Query, req: Request<Incoming>) -> Result<hyper::Response<Body>> {
     if q.get("fromSrc").is_some() {
-        return Err(Error::BadParameter("import (fromSrc) is not supported yet".into()));
+        return import(s, q, req).await;
     }
     q.only(&["fromImage", "tag", "platform"])?;
     let r = pull_reference(q)?;
@@ -167,6 +167,48 @@ pub async fn create(s: Arc<State>, q: &Query, req: &Request<Incoming>) -> Result
             pull::emit(&tx, json!({"errorDetail": {"message": m}, "error": m}));
         }
     });
+    Ok(stream(rx))
+}
+
+/// `POST /images/create?fromSrc=-`: the body is a rootfs tarball (docker
+/// import). Only `-` (the body) is a source: fetching a URL would reach
+/// outside the host.
+async fn import(s: Arc<State>, q: &Query, req: Request<Incoming>) -> Result<hyper::Response<Body>> {
+    q.only(&["fromSrc", "repo", "tag", "changes", "message", "platform"])?;
+    if q.get("fromSrc") != Some("-") {
+        return Err(Error::BadParameter("import from a URL is not supported: send the tarball as the body (fromSrc=-)".into()));
+    }
+    let tag = match q.get("repo").filter(|r| !r.is_empty()) {
+        None => None,
+        Some(repo) => {
+            let base = Reference::parse_name_only(repo)?;
+            if base.digest().is_some() {
+                return Err(Error::BadParameter("refusing to create a tag with a digest reference".into()));
+            }
+            let t = q.get("tag").filter(|t| !t.is_empty()).or(base.tag()).unwrap_or(oci_image::reference::DEFAULT_TAG).to_string();
+            Some(base.with_tag(&t)?)
+        }
+    };
+    let opts = crate::images::import::ImportOptions {
+        tag,
+        changes: q.all("changes"),
+        message: q.get("message").map(str::to_string),
+        platform: q.get("platform").filter(|p| !p.is_empty()).map(Platform::parse).transpose()?,
+    };
+    let mut up = crate::images::import::Upload::new(&s.store)?;
+    let mut body = req.into_body();
+    use http_body_util::BodyExt;
+    while let Some(frame) = body.frame().await {
+        let frame = frame.map_err(|e| Error::BadParameter(format!("reading the tarball: {e}")))?;
+        if let Ok(data) = frame.into_data() {
+            up.write(&data)?;
+        }
+    }
+    let store = s.store.clone();
+    let id = tokio::task::spawn_blocking(move || crate::images::import::import(&store, up, &opts)).await.map_err(|e| Error::Internal(e.to_string()))??;
+    tracing::info!(image = %id, "imported");
+    let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+    pull::emit(&tx, json!({"status": id.to_string()}));
     Ok(stream(rx))
 }
 

@@ -112,6 +112,11 @@ impl Query {
         )
     }
 
+    /// Every value of a repeated parameter (`changes=...&changes=...`).
+    pub fn all(&self, k: &str) -> Vec<String> {
+        self.0.iter().filter(|(n, _)| n == k).map(|(_, v)| v.clone()).collect()
+    }
+
     pub fn get(&self, k: &str) -> Option<&str> {
         self.0.iter().rev().find(|(n, _)| n == k).map(|(_, v)| v.as_str())
     }
@@ -176,7 +181,7 @@ async fn route(state: Arc<State>, req: Request<Incoming>) -> Result<Response<Bod
         (&Method::GET, "/version") => system::version(&state),
         (&Method::GET, "/info") => system::info(&state),
         (&Method::GET, "/images/json") => images::list(&state, &q),
-        (&Method::POST, "/images/create") => images::create(state, &q, &req).await,
+        (&Method::POST, "/images/create") => images::create(state, &q, req).await,
         (&Method::GET, p) if p.starts_with("/images/") && p.ends_with("/json") => images::inspect(&state, &name(p, "/json")?),
         (&Method::POST, p) if p.starts_with("/images/") && p.ends_with("/tag") => images::tag(&state, &name(p, "/tag")?, &q),
         (&Method::DELETE, p) if p.starts_with("/images/") => images::remove(&state, &name(p, "")?, &q),

@@ -154,7 +154,7 @@ async fn run_pinned(store: &Arc<Store>, res: Resolved, progress: &Progress, conc
         layers,
         blobs,
         tag: r.tag().map(|_| r.clone()),
-        repo_digest: r.with_digest(top_digest.clone()),
+        repo_digest: Some(r.with_digest(top_digest.clone())),
     })?;
     tracing::info!(reference = %r, digest = %top_digest, "pulled");
     emit(progress, json!({"status": format!("Digest: {top_digest}")}));
@@ -237,7 +237,7 @@ async fn dir_size_async(store: &Arc<Store>, diff: &Digest) -> Result<u64> {
     tokio::task::spawn_blocking(move || dir_size(&p)).await.map_err(|e| Error::Internal(e.to_string()))
 }
 
-fn dir_size(p: &std::path::Path) -> u64 {
+pub(crate) fn dir_size(p: &std::path::Path) -> u64 {
     let mut n = 0;
     if let Ok(rd) = std::fs::read_dir(p) {
         for e in rd.flatten() {
@@ -389,7 +389,7 @@ impl Drop for TempFile {
 /// The blocking half: tee to a temp blob (`store_blob`), decompress, unpack
 /// into staging (if `diff` is given), check both digests, then commit blob
 /// and layer. Returns (unpacked size, blob digest, blob size).
-fn write_layer<R: Read + Send>(store: &Store, input: R, desc: &Descriptor, diff: Option<&Digest>, store_blob: Option<()>) -> Result<(u64, Digest, u64)> {
+pub(crate) fn write_layer<R: Read + Send>(store: &Store, input: R, desc: &Descriptor, diff: Option<&Digest>, store_blob: Option<()>) -> Result<(u64, Digest, u64)> {
     let mut guard = TempFile(None);
     let file = match store_blob {
         Some(()) => {

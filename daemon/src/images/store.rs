@@ -56,7 +56,9 @@ pub struct NewImage {
     /// Manifest, config, index: every blob the image keeps.
     pub blobs: Vec<(Digest, u64)>,
     pub tag: Option<Reference>,
-    pub repo_digest: Reference,
+    /// `repo@digest` of a pulled image; none for an imported one, which no
+    /// registry has seen (docker shows its RepoDigests empty).
+    pub repo_digest: Option<Reference>,
 }
 
 /// What a removal did, in the order docker reports it.
@@ -174,6 +176,13 @@ impl Store {
     pub fn temp_blob_path(&self, d: &Digest) -> PathBuf {
         static N: AtomicU64 = AtomicU64::new(0);
         self.root.join("blobs/sha256").join(format!("{TEMP_PREFIX}{}-{}-{}", d.hex(), std::process::id(), N.fetch_add(1, Ordering::Relaxed)))
+    }
+
+    /// A temporary path in the blob directory for content whose digest is
+    /// not known yet (an upload being received); swept like any other.
+    pub fn temp_upload_path(&self, what: &str) -> PathBuf {
+        static N: AtomicU64 = AtomicU64::new(0);
+        self.root.join("blobs/sha256").join(format!("{TEMP_PREFIX}{what}-{}-{}", std::process::id(), N.fetch_add(1, Ordering::Relaxed)))
     }
 
     /// Moves a verified, fsynced temporary file into place.
@@ -322,7 +331,9 @@ impl Store {
         if let Some(t) = &img.tag {
             tx.execute("INSERT INTO tags (name, image_id, tagged_at) VALUES (?1, ?2, ?3) ON CONFLICT(name) DO UPDATE SET image_id = ?2, tagged_at = ?3", params![t.to_string(), id, now()])?;
         }
-        tx.execute("INSERT INTO repo_digests (name, image_id) VALUES (?1, ?2) ON CONFLICT(name) DO UPDATE SET image_id = ?2", params![img.repo_digest.to_string(), id])?;
+        if let Some(rd) = &img.repo_digest {
+            tx.execute("INSERT INTO repo_digests (name, image_id) VALUES (?1, ?2) ON CONFLICT(name) DO UPDATE SET image_id = ?2", params![rd.to_string(), id])?;
+        }
         // A tag moved off an image may leave it with no name at all: docker
         // keeps such a "dangling" image, listed as <none>:<none>.
         tx.commit()?;
