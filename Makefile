@@ -40,6 +40,7 @@ probe:
 # and runs it with --explain: every kernel step, with the reason for it.
 demo: build
 	scripts/demo.sh $(RUNTIME) $(DEMO_DIR)
+	scripts/demo-daemon.sh $(TARGET_DIR)/release
 
 # Installs what the tests need (Debian packages, Rust targets).
 setup:
