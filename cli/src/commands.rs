@@ -381,3 +381,82 @@ pub fn print_inspected(found: Vec<Value>, t: Option<&Template>) -> anyhow::Resul
     }
     Ok(())
 }
+
+/// `berth history IMAGE`: the layers and the steps that made them, newest first.
+pub fn history(c: &Client, mut p: lexopt::Parser) -> R {
+    let (mut quiet, mut no_trunc, mut human, mut fmt, mut name) = (false, false, true, None, None);
+    while let Some(a) = p.next().map_err(|e| usage("history", e.to_string()))? {
+        match a {
+            Short('q') | Long("quiet") => quiet = true,
+            Long("no-trunc") => no_trunc = true,
+            Short('H') | Long("human") => {
+                human = match p.optional_value().map(|v| v.string()).transpose()?.as_deref() {
+                    None | Some("true") | Some("1") => true,
+                    Some("false") | Some("0") => false,
+                    Some(v) => return Err(usage("history", format!("invalid argument {v:?} for \"-H, --human\" flag"))),
+                }
+            }
+            Long("format") => fmt = Some(p.value()?.string()?),
+            Value(v) if name.is_none() => name = Some(v.string()?),
+            Value(_) => return Err(usage("history", "\"berth history\" requires exactly 1 argument.")),
+            o => return Err(usage("history", o.unexpected().to_string())),
+        }
+    }
+    let name = name.ok_or_else(|| usage("history", "\"berth history\" requires exactly 1 argument.\n\nUsage:  berth history [OPTIONS] IMAGE"))?;
+    let list = c.request("GET", &format!("/images/{}/history", encode_path(&name)), &[])?.ok()?.json()?;
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs() as i64).unwrap_or(0);
+    let mut out = std::io::stdout().lock();
+    let rows: Vec<Value> = list
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|h| {
+            let id = s(h, "Id");
+            let id = if id == "<missing>" || no_trunc { id.to_string() } else { id.trim_start_matches("sha256:").chars().take(12).collect() };
+            let created = h["Created"].as_i64().unwrap_or(0);
+            let by = s(h, "CreatedBy").to_string();
+            let by = if no_trunc || by.chars().count() <= 45 { by } else { format!("{}…", by.chars().take(44).collect::<String>()) };
+            let size = h["Size"].as_u64().unwrap_or(0);
+            json!({
+                "ID": id,
+                "CreatedSince": if human { format!("{} ago", human_duration(now - created)) } else { rfc3339ish(created) },
+                "CreatedAt": rfc3339ish(created),
+                "CreatedBy": by,
+                "Size": if human { human_size(size) } else { size.to_string() },
+                "Comment": s(h, "Comment"),
+            })
+        })
+        .collect();
+    if quiet {
+        for r in &rows {
+            writeln!(out, "{}", s(r, "ID"))?;
+        }
+        return Ok(0);
+    }
+    let tpl = match fmt.as_deref() {
+        None | Some("table") => "table {{.ID}}\t{{.CreatedSince}}\t{{.CreatedBy}}\t{{.Size}}\t{{.Comment}}".to_string(),
+        Some("json") => "{{json .}}".to_string(),
+        Some(f) => f.to_string(),
+    };
+    let t = Template::parse(&tpl)?;
+    let mut lines = Vec::new();
+    if t.table {
+        lines.push(t.header(&|f| match f {
+            "ID" => "IMAGE".into(),
+            "CreatedSince" | "CreatedAt" => "CREATED".into(),
+            "CreatedBy" => "CREATED BY".into(),
+            other => other.to_uppercase(),
+        }));
+    }
+    for r in &rows {
+        lines.push(t.render(r)?);
+    }
+    if t.table {
+        write!(out, "{}", tabwrite(&lines))?;
+    } else {
+        for l in lines {
+            writeln!(out, "{l}")?;
+        }
+    }
+    Ok(0)
+}

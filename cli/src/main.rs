@@ -118,7 +118,7 @@ fn run() -> anyhow::Result<i32> {
             match sub.as_str() {
                 "ls" | "list" => "images".to_string(),
                 "rm" | "remove" => "rmi".to_string(),
-                "pull" | "tag" | "inspect" | "import" => format!("image-{sub}"),
+                "pull" | "tag" | "inspect" | "import" | "history" => format!("image-{sub}"),
                 other => return Err(usage("image", format!("unknown command \"{other}\" for \"berth image\""))),
             }
         }
@@ -158,6 +158,7 @@ fn run() -> anyhow::Result<i32> {
         "wait" => containers::wait(&c, p),
         "port" => network::port(&c, p),
         "import" | "image-import" => import::import(&c, p),
+        "history" | "image-history" => commands::history(&c, p),
         other => Err(usage("", format!("unknown command \"{other}\" for \"berth\""))),
     }
 }

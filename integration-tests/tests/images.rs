@@ -142,6 +142,21 @@ fn webapp_config_in_inspect() {
         assert_eq!(c["Healthcheck"]["Retries"], 3);
     }
     assert_tree(&d, &format!("{reg}/webapp"), "webapp");
+
+    // history: newest first, the top named by the image id, one sized entry per layer.
+    let img = format!("{reg}/webapp:latest");
+    let out = d.ok(&["history", "--format", "json", "--no-trunc", "-H=false", &img]);
+    let rows: Vec<Value> = out.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    let h = &out;
+    let inspect = d.inspect(&img);
+    assert_eq!(rows[0]["ID"], inspect["Id"], "{h}");
+    assert!(rows[1..].iter().all(|r| r["ID"] == "<missing>"), "{h}");
+    let sized = rows.iter().filter(|r| r["Size"] != "0").count();
+    assert_eq!(sized, inspect["RootFS"]["Layers"].as_array().unwrap().len(), "one sized entry per layer: {h}");
+    let total: u64 = rows.iter().map(|r| r["Size"].as_str().unwrap().parse::<u64>().unwrap()).sum();
+    assert_eq!(total, inspect["Size"].as_u64().unwrap(), "layer sizes add up to the image's: {h}");
+    assert!(rows.iter().any(|r| r["CreatedBy"].as_str().unwrap().contains("USER app")), "{h}");
+    assert!(d.fails(&["history", "no-such-image"]).contains("No such image"));
 }
 
 #[test]

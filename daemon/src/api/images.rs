@@ -131,6 +131,40 @@ pub fn inspect(s: &State, name: &str) -> Result<hyper::Response<Body>> {
     Ok(json(StatusCode::OK, &v))
 }
 
+/// `GET /images/{name}/history`: the config's history, newest first, each
+/// entry that made a layer given that layer's size. As docker, only the top
+/// entry is named by the image id (older ones are `<missing>`: there are no
+/// intermediate images), and it carries the image's tags.
+pub fn history(s: &State, name: &str) -> Result<hyper::Response<Body>> {
+    let (img, _) = s.store.lookup(name)?;
+    let cfg = config_of(s, &img)?;
+    let mut layers = img.diff_ids.iter();
+    let mut out = Vec::new();
+    let entries: Vec<oci_image::manifest::History> = if cfg.history.is_empty() {
+        // An image without history: one line per layer, as docker shows it.
+        img.diff_ids.iter().map(|_| oci_image::manifest::History::default()).collect()
+    } else {
+        cfg.history.clone()
+    };
+    for h in &entries {
+        let size = if h.empty_layer { 0 } else { layers.next().map(|d| s.store.layer_size(d)).transpose()?.unwrap_or(0) };
+        out.push(json!({
+            "Id": "<missing>",
+            "Created": h.created.as_deref().and_then(crate::time::parse_rfc3339).unwrap_or(0),
+            "CreatedBy": h.created_by.clone().unwrap_or_default(),
+            "Tags": Value::Null,
+            "Size": size,
+            "Comment": h.comment.clone().unwrap_or_default(),
+        }));
+    }
+    out.reverse();
+    if let Some(top) = out.first_mut() {
+        top["Id"] = json!(img.id.to_string());
+        top["Tags"] = json!(familiar(&img.tags));
+    }
+    Ok(json(StatusCode::OK, &Value::Array(out)))
+}
+
 /// The reference a `create` asks for: `fromImage` with `tag` (a tag or a digest).
 fn pull_reference(q: &Query) -> Result<Reference> {
     let from = q.get("fromImage").filter(|f| !f.is_empty()).ok_or_else(|| Error::BadParameter("fromImage is required (import with fromSrc is not supported yet)".into()))?;

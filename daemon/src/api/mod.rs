@@ -184,6 +184,7 @@ async fn route(state: Arc<State>, req: Request<Incoming>) -> Result<Response<Bod
         (&Method::POST, "/images/create") => images::create(state, &q, req).await,
         (&Method::GET, p) if p.starts_with("/images/") && p.ends_with("/json") => images::inspect(&state, &name(p, "/json")?),
         (&Method::POST, p) if p.starts_with("/images/") && p.ends_with("/tag") => images::tag(&state, &name(p, "/tag")?, &q),
+        (&Method::GET, p) if p.starts_with("/images/") && p.ends_with("/history") => images::history(&state, &name(p, "/history")?),
         (&Method::DELETE, p) if p.starts_with("/images/") => images::remove(&state, &name(p, "")?, &q),
         (&Method::POST, "/containers/create") => {
             let body = req.into_body().collect().await.map_err(|e| Error::BadParameter(format!("reading the body: {e}")))?.to_bytes();

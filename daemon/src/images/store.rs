@@ -353,6 +353,12 @@ impl Store {
         Ok(ImageRecord { id: Digest::parse(id)?, manifest_digest: Digest::parse(&manifest_digest)?, size: size as u64, created, tags, repo_digests, diff_ids, last_tag_time })
     }
 
+    /// The unpacked size of a layer, as recorded when it was unpacked.
+    pub fn layer_size(&self, diff_id: &Digest) -> Result<u64> {
+        let n: Option<i64> = self.db().query_row("SELECT size FROM layers WHERE diff_id = ?1", [diff_id.to_string()], |r| r.get(0)).optional()?;
+        Ok(n.unwrap_or(0).max(0) as u64)
+    }
+
     pub fn list(&self) -> Result<Vec<ImageRecord>> {
         let db = self.db();
         let ids = {
