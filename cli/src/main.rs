@@ -3,6 +3,7 @@
 
 mod commands;
 mod containers;
+mod exec;
 mod format;
 mod network;
 mod http;
@@ -131,7 +132,7 @@ fn run() -> anyhow::Result<i32> {
                 "ls" | "list" | "ps" => "ps".to_string(),
                 "rm" | "remove" => "rm".to_string(),
                 "inspect" => "container-inspect".to_string(),
-                "run" | "create" | "start" | "stop" | "kill" | "logs" | "wait" => sub,
+                "run" | "create" | "start" | "stop" | "kill" | "logs" | "wait" | "exec" => sub,
                 other => return Err(usage("container", format!("unknown command \"{other}\" for \"berth container\""))),
             }
         }
@@ -158,6 +159,7 @@ fn run() -> anyhow::Result<i32> {
         "wait" => containers::wait(&c, p),
         "port" => network::port(&c, p),
         "import" | "image-import" => import::import(&c, p),
+        "exec" => exec::exec(&c, p),
         "history" | "image-history" => commands::history(&c, p),
         other => Err(usage("", format!("unknown command \"{other}\" for \"berth\""))),
     }

@@ -34,6 +34,9 @@ pub enum Error {
     },
     #[error("{0}")]
     Internal(String),
+    /// The runtime could not start an exec'd command (not found, not executable).
+    #[error("OCI runtime exec failed: {0}")]
+    ExecFailed(String),
 }
 
 impl Error {

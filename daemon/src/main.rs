@@ -159,7 +159,7 @@ async fn serve(cfg: Config, explicit_group: bool) -> anyhow::Result<()> {
                 active.fetch_add(1, Ordering::SeqCst);
                 tokio::spawn(async move {
                     let svc = service_fn(move |req| api::handle(state.clone(), req));
-                    if let Err(e) = hyper::server::conn::http1::Builder::new().serve_connection(TokioIo::new(stream), svc).await {
+                    if let Err(e) = hyper::server::conn::http1::Builder::new().serve_connection(TokioIo::new(stream), svc).with_upgrades().await {
                         tracing::debug!(error = %e, "connection ended with an error");
                     }
                     active.fetch_sub(1, Ordering::SeqCst);

@@ -51,11 +51,19 @@ pub struct Opts {
     pub stdin: bool,
     pub log_max_size: Option<u64>,
     pub log_max_file: u32,
+    /// Exec mode: run `runtime exec --detach ... <id> <exec_args>` in the
+    /// running container instead of create/start; no log file, no delete.
+    pub exec: bool,
+    /// Runtime exec flags (`--env`, `--cwd`, `--user`...) then `--` and the command.
+    pub exec_args: Vec<String>,
+    /// Exec mode: wait for the first attach client before starting the
+    /// process, so none of its output is lost (docker's exec start).
+    pub wait_attach: bool,
 }
 
 impl Opts {
     pub fn parse(mut args: impl Iterator<Item = String>) -> Result<Opts> {
-        let (mut id, mut bundle, mut runtime, mut root, mut state) = (None, None, None, None, None);
+        let (mut id, mut bundle, mut runtime, mut root, mut state): (Option<String>, Option<PathBuf>, Option<PathBuf>, Option<PathBuf>, Option<PathBuf>) = (None, None, None, None, None);
         let mut o = Opts {
             id: String::new(),
             bundle: PathBuf::new(),
@@ -66,6 +74,9 @@ impl Opts {
             stdin: false,
             log_max_size: None,
             log_max_file: 1,
+            exec: false,
+            exec_args: Vec::new(),
+            wait_attach: false,
         };
         while let Some(a) = args.next() {
             let mut val = || args.next().ok_or_else(|| ShimError::Usage(format!("{a} needs a value")));
@@ -86,8 +97,14 @@ impl Opts {
                     let v = val()?;
                     o.log_max_file = v.parse().ok().filter(|n| *n >= 1).ok_or_else(|| ShimError::Usage(format!("--log-max-file {v:?}: expected a number >= 1")))?;
                 }
+                "--exec" => o.exec = true,
+                "--wait-attach" => o.wait_attach = true,
+                "--exec-arg" => o.exec_args.push(val()?),
                 other => return Err(ShimError::Usage(format!("unknown option {other:?}"))),
             }
+        }
+        if o.exec && bundle.is_none() {
+            bundle = Some(PathBuf::from("/"));
         }
         let need = |v: Option<String>, f: &str| v.ok_or_else(|| ShimError::Usage(format!("{f} is required")));
         o.id = need(id, "--id")?;
@@ -130,12 +147,28 @@ fn runtime_error(o: &Opts, fallback: String) -> ShimError {
 fn create(o: &Opts) -> Result<Stdio3> {
     let pid_file = o.state_dir.join("init.pid");
     let mut cmd = runtime_cmd(o);
-    cmd.arg("create").arg("--bundle").arg(&o.bundle).arg("--pid-file").arg(&pid_file);
+    if o.exec {
+        // The process is started right away (detached: the runtime exits
+        // and the process becomes our child as its subreaper).
+        cmd.arg("exec").arg("--detach").arg("--pid-file").arg(&pid_file);
+        if o.tty {
+            cmd.arg("--tty");
+        }
+    } else {
+        cmd.arg("create").arg("--bundle").arg(&o.bundle).arg("--pid-file").arg(&pid_file);
+    }
+    // `ID` comes after the flags; in exec mode the command after it.
+    let tail: Vec<&String> = o.exec_args.iter().collect();
+    let (flags, command): (Vec<&String>, Vec<&String>) = match tail.iter().position(|a| a.as_str() == "--") {
+        Some(i) => (tail[..i].to_vec(), tail[i + 1..].to_vec()),
+        None => (tail.clone(), Vec::new()),
+    };
+    cmd.args(flags);
     if o.tty {
         let sock_path = o.state_dir.join("console.sock");
         let _ = std::fs::remove_file(&sock_path);
         let listener = io(UnixListener::bind(&sock_path), || format!("binding {}", sock_path.display()))?;
-        cmd.arg("--console-socket").arg(&sock_path).arg(&o.id);
+        cmd.arg("--console-socket").arg(&sock_path).arg(&o.id).args(&command);
         cmd.stdin(Stdio::null()).stdout(Stdio::null()).stderr(Stdio::null());
         let mut child = io(cmd.spawn(), || format!("running {}", o.runtime.display()))?;
         io(listener.set_nonblocking(true), || "console socket".into())?;
@@ -176,10 +209,10 @@ fn create(o: &Opts) -> Result<Stdio3> {
     } else {
         (Stdio::null(), None)
     };
-    cmd.arg(&o.id).stdin(in_r).stdout(Stdio::from(out_w)).stderr(Stdio::from(err_w));
+    cmd.arg(&o.id).args(&command).stdin(in_r).stdout(Stdio::from(out_w)).stderr(Stdio::from(err_w));
     let st = io(cmd.status(), || format!("running {}", o.runtime.display()))?;
     if !st.success() {
-        return Err(runtime_error(o, format!("create failed ({st})")));
+        return Err(runtime_error(o, format!("{} failed ({st})", if o.exec { "exec" } else { "create" })));
     }
     Ok(Stdio3 { outputs: vec![(out_r, frame::STDOUT as usize), (err_r, frame::STDERR as usize)], input: in_w, pty: None })
 }
@@ -254,18 +287,49 @@ fn setup_and_loop(o: &Opts) -> Result<()> {
     sys(mask.thread_block(), || "blocking SIGCHLD".into())?;
     let sigfd = sys(SignalFd::with_flags(&mask, SfdFlags::SFD_CLOEXEC | SfdFlags::SFD_NONBLOCK), || "signalfd".into())?;
 
-    let log_path = o.state_dir.join(format!("{}-json.log", o.id));
-    let mut log = io(JsonLog::open(&log_path, o.log_max_size, o.log_max_file), || format!("opening {}", log_path.display()))?;
+    // An exec's output goes to its attach clients only, as docker's.
+    let mut log = if o.exec {
+        None
+    } else {
+        let log_path = o.state_dir.join(format!("{}-json.log", o.id));
+        Some(io(JsonLog::open(&log_path, o.log_max_size, o.log_max_file), || format!("opening {}", log_path.display()))?)
+    };
     let attach_path = o.state_dir.join("attach.sock");
     let _ = std::fs::remove_file(&attach_path);
     let listener = io(UnixListener::bind(&attach_path), || format!("binding {}", attach_path.display()))?;
+    let mut first = None;
+    if o.wait_attach {
+        // Tell the spawner where to connect, then start only once it has.
+        let mut out = std::io::stdout();
+        let _ = writeln!(out, "{}", serde_json::json!({"attach": attach_path}));
+        let _ = out.flush();
+        first = Some(accept_within(&listener, Duration::from_secs(30))?);
+    }
     io(listener.set_nonblocking(true), || "attach socket".into())?;
 
     let stdio = create(o)?;
-    let init = start(o)?;
+    let init = if o.exec { read_pid(o)? } else { start(o)? };
     let _ = std::fs::write(o.state_dir.join("shim.pid"), std::process::id().to_string());
     ready(&serde_json::json!({"pid": init}));
-    event_loop(o, stdio, init, &sigfd, &listener, &mut log)
+    event_loop(o, stdio, init, &sigfd, &listener, log.as_mut(), first)
+}
+
+fn accept_within(listener: &UnixListener, t: Duration) -> Result<UnixStream> {
+    io(listener.set_nonblocking(true), || "attach socket".into())?;
+    let deadline = Instant::now() + t;
+    loop {
+        match listener.accept() {
+            Ok((s, _)) => return Ok(s),
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock && Instant::now() < deadline => std::thread::sleep(Duration::from_millis(1)),
+            Err(e) => return Err(ShimError::Io { what: "waiting for the attach client".into(), source: e }),
+        }
+    }
+}
+
+fn read_pid(o: &Opts) -> Result<i32> {
+    let p = o.state_dir.join("init.pid");
+    let text = io(std::fs::read_to_string(&p), || format!("reading {}", p.display()))?;
+    text.trim().parse().map_err(|_| ShimError::Runtime(format!("{}: not a pid: {text:?}", p.display())))
 }
 
 const T_SIGNAL: u64 = 1;
@@ -278,7 +342,7 @@ struct Client {
     buf: Vec<u8>,
 }
 
-fn event_loop(o: &Opts, mut stdio: Stdio3, init: i32, sigfd: &SignalFd, listener: &UnixListener, log: &mut JsonLog) -> Result<()> {
+fn event_loop(o: &Opts, mut stdio: Stdio3, init: i32, sigfd: &SignalFd, listener: &UnixListener, mut log: Option<&mut JsonLog>, first: Option<UnixStream>) -> Result<()> {
     let ep = sys(Epoll::new(EpollCreateFlags::EPOLL_CLOEXEC), || "epoll_create".into())?;
     sys(ep.add(sigfd.as_fd(), EpollEvent::new(EpollFlags::EPOLLIN, T_SIGNAL)), || "epoll add".into())?;
     sys(ep.add(listener.as_fd(), EpollEvent::new(EpollFlags::EPOLLIN, T_LISTEN)), || "epoll add".into())?;
@@ -288,6 +352,13 @@ fn event_loop(o: &Opts, mut stdio: Stdio3, init: i32, sigfd: &SignalFd, listener
     let mut open_outputs: Vec<bool> = vec![true; stdio.outputs.len()];
     let mut clients: HashMap<u64, Client> = HashMap::new();
     let mut next_client = T_CLIENT;
+    if let Some(sock) = first {
+        let _ = sock.set_nonblocking(true);
+        if ep.add(sock.as_fd(), EpollEvent::new(EpollFlags::EPOLLIN, next_client)).is_ok() {
+            clients.insert(next_client, Client { sock, buf: Vec::new() });
+        }
+        next_client += 1;
+    }
     let mut exit: Option<(i32, Option<i32>)> = None;
     let mut drain_deadline: Option<Instant> = None;
     let mut events = [EpollEvent::empty(); 16];
@@ -340,11 +411,13 @@ fn event_loop(o: &Opts, mut stdio: Stdio3, init: i32, sigfd: &SignalFd, listener
                             // EOF (pipe) or EIO (PTY with no slave left): this stream is done.
                             let _ = ep.delete(fd.as_fd());
                             open_outputs[i] = false;
-                            let _ = log.flush_stream(stream);
+                            if let Some(l) = log.as_mut() {
+                                let _ = l.flush_stream(stream);
+                            }
                         }
                         Ok(k) => {
                             let data = &buf[..k];
-                            if let Err(e) = log.write(stream, data) {
+                            if let Some(Err(e)) = log.as_mut().map(|l| l.write(stream, data)) {
                                 eprintln!("berth-shim {}: writing the log: {e}", o.id);
                             }
                             let f = frame::encode(stream as u8, data);
@@ -396,8 +469,10 @@ fn event_loop(o: &Opts, mut stdio: Stdio3, init: i32, sigfd: &SignalFd, listener
         }
     }
     let (code, signal) = exit.expect("loop ends after the exit");
-    for s in [1, 2] {
-        let _ = log.flush_stream(s);
+    if let Some(l) = log.as_mut() {
+        for s in [1, 2] {
+            let _ = l.flush_stream(s);
+        }
     }
     let oom = signal == Some(libc::SIGKILL) && oom_kills(o) > 0;
     let rec = serde_json::json!({
@@ -408,7 +483,9 @@ fn event_loop(o: &Opts, mut stdio: Stdio3, init: i32, sigfd: &SignalFd, listener
         "finished_at": berth_runtime::state::now_rfc3339(),
     });
     berth_runtime::state::write_atomic(&o.state_dir.join("exit.json"), rec.to_string().as_bytes()).map_err(|e| ShimError::Runtime(format!("recording the exit: {e}")))?;
-    delete(o);
+    if !o.exec {
+        delete(o);
+    }
     let _ = std::fs::remove_file(o.state_dir.join("attach.sock"));
     Ok(())
 }

@@ -187,7 +187,7 @@ pub async fn create(s: Arc<State>, q: &Query, body: Bytes) -> Result<hyper::Resp
 }
 
 /// Resolves and refreshes: the record as it is now.
-async fn current(s: &State, name: &str) -> Result<Container> {
+pub(super) async fn current(s: &State, name: &str) -> Result<Container> {
     let c = s.containers.resolve(name)?;
     s.containers.refresh(c).await?.ok_or_else(|| Error::NotFound(format!("No such container: {name}")))
 }

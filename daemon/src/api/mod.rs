@@ -2,6 +2,7 @@
 //! and errors shaped as docker's `{"message": ...}`.
 
 mod containers;
+mod exec;
 mod images;
 mod system;
 
@@ -191,6 +192,17 @@ async fn route(state: Arc<State>, req: Request<Incoming>) -> Result<Response<Bod
             containers::create(state, &q, body).await
         }
         (&Method::GET, "/containers/json") => containers::list(state, &q).await,
+        (m, p) if p.starts_with("/exec/") => {
+            let rest = &p["/exec/".len()..];
+            let (id, action) = rest.split_once('/').unwrap_or((rest, ""));
+            let id = decode(id);
+            match (m, action) {
+                (&Method::POST, "start") => exec::start(state, &id, req).await,
+                (&Method::GET, "json") => exec::inspect(&state, &id),
+                (&Method::POST, "resize") => exec::resize(&state, &id, &q).await,
+                _ => Ok(json(StatusCode::NOT_FOUND, &serde_json::json!({"message": format!("{m} {p} is not implemented")}))),
+            }
+        }
         (m, p) if p.starts_with("/containers/") => {
             let rest = &p["/containers/".len()..];
             let (id, action) = rest.split_once('/').unwrap_or((rest, ""));
@@ -200,6 +212,10 @@ async fn route(state: Arc<State>, req: Request<Incoming>) -> Result<Response<Bod
             }
             match (m, action) {
                 (&Method::POST, "start") => containers::start(state, &id, &q).await,
+                (&Method::POST, "exec") => {
+                    let body = req.into_body().collect().await.map_err(|e| Error::BadParameter(format!("reading the body: {e}")))?.to_bytes();
+                    exec::create(state, &id, body).await
+                }
                 (&Method::POST, "stop") => containers::stop(state, &id, &q).await,
                 (&Method::POST, "kill") => containers::kill(state, &id, &q).await,
                 (&Method::POST, "wait") => containers::wait(state, &id, &q).await,

@@ -8,6 +8,7 @@
 //! second), so a berthd restarted after a crash finds running containers
 //! still running (their shim is alive) and exited ones with their status.
 
+pub mod exec;
 pub mod mount;
 pub mod spec;
 
@@ -602,6 +603,7 @@ impl Containers {
             }
         }
         self.db().execute("DELETE FROM containers WHERE id = ?1", [&c.id])?;
+        self.exec_forget(&c.id);
         Ok(())
     }
 
