@@ -250,21 +250,28 @@ pub fn images(c: &Client, mut p: lexopt::Parser) -> R {
         }
         return Ok(0);
     }
-    let tpl = match fmt.as_deref() {
-        None | Some("table") => "table {{.Repository}}\t{{.Tag}}\t{{.ID}}\t{{.CreatedSince}}\t{{.Size}}".to_string(),
+    let header = |f: &str| match f {
+        "ID" => "IMAGE ID".to_string(),
+        "CreatedSince" | "CreatedAt" => "CREATED".into(),
+        other => other.to_uppercase(),
+    };
+    print_rows(&mut out, fmt.as_deref(), "table {{.Repository}}\t{{.Tag}}\t{{.ID}}\t{{.CreatedSince}}\t{{.Size}}", &header, &rows)
+}
+
+/// Rows through `--format` (a Go-style template, `table ...` with headers, or
+/// `json`), or through the command's default table.
+fn print_rows(out: &mut dyn Write, fmt: Option<&str>, default: &str, header: &dyn Fn(&str) -> String, rows: &[Value]) -> R {
+    let tpl = match fmt {
+        None | Some("table") => default.to_string(),
         Some("json") => "{{json .}}".to_string(),
         Some(f) => f.to_string(),
     };
     let t = Template::parse(&tpl)?;
     let mut lines = Vec::new();
     if t.table {
-        lines.push(t.header(&|f| match f {
-            "ID" => "IMAGE ID".into(),
-            "CreatedSince" | "CreatedAt" => "CREATED".into(),
-            other => other.to_uppercase(),
-        }));
+        lines.push(t.header(header));
     }
-    for r in &rows {
+    for r in rows {
         lines.push(t.render(r)?);
     }
     if t.table {
@@ -433,30 +440,11 @@ pub fn history(c: &Client, mut p: lexopt::Parser) -> R {
         }
         return Ok(0);
     }
-    let tpl = match fmt.as_deref() {
-        None | Some("table") => "table {{.ID}}\t{{.CreatedSince}}\t{{.CreatedBy}}\t{{.Size}}\t{{.Comment}}".to_string(),
-        Some("json") => "{{json .}}".to_string(),
-        Some(f) => f.to_string(),
+    let header = |f: &str| match f {
+        "ID" => "IMAGE".to_string(),
+        "CreatedSince" | "CreatedAt" => "CREATED".into(),
+        "CreatedBy" => "CREATED BY".into(),
+        other => other.to_uppercase(),
     };
-    let t = Template::parse(&tpl)?;
-    let mut lines = Vec::new();
-    if t.table {
-        lines.push(t.header(&|f| match f {
-            "ID" => "IMAGE".into(),
-            "CreatedSince" | "CreatedAt" => "CREATED".into(),
-            "CreatedBy" => "CREATED BY".into(),
-            other => other.to_uppercase(),
-        }));
-    }
-    for r in &rows {
-        lines.push(t.render(r)?);
-    }
-    if t.table {
-        write!(out, "{}", tabwrite(&lines))?;
-    } else {
-        for l in lines {
-            writeln!(out, "{l}")?;
-        }
-    }
-    Ok(0)
+    print_rows(&mut out, fmt.as_deref(), "table {{.ID}}\t{{.CreatedSince}}\t{{.CreatedBy}}\t{{.Size}}\t{{.Comment}}", &header, &rows)
 }
