@@ -125,6 +125,23 @@ pub fn pull(c: &Client, mut p: lexopt::Parser) -> R {
     pull_named(c, &name, platform.as_deref(), quiet, &mut std::io::stdout().lock())
 }
 
+/// Reads a streamed JSON-lines answer (pull progress, import), handing each
+/// message to `f`; a message with `error` ends it as the daemon's error.
+pub fn json_messages(resp: crate::http::Response, f: &mut dyn FnMut(&Value) -> anyhow::Result<()>) -> anyhow::Result<()> {
+    for line in resp.body.lines() {
+        let line = line.map_err(HttpError::Io)?;
+        if line.trim().is_empty() {
+            continue;
+        }
+        let m: Value = serde_json::from_str(&line).map_err(|e| HttpError::Protocol(format!("{e}: {line}")))?;
+        if let Some(e) = m.get("error").and_then(Value::as_str) {
+            return Err(HttpError::Daemon(e.to_string()).into());
+        }
+        f(&m)?;
+    }
+    Ok(())
+}
+
 /// Pulls `name`, printing progress lines (not progress ticks) to `out`.
 pub fn pull_named(c: &Client, name: &str, platform: Option<&str>, quiet: bool, out: &mut dyn Write) -> R {
     let r = Reference::parse(name).map_err(|e| anyhow::anyhow!("{e}"))?;
@@ -142,26 +159,19 @@ pub fn pull_named(c: &Client, name: &str, platform: Option<&str>, quiet: bool, o
         headers.push(("X-Registry-Auth", a));
     }
     let resp = c.request("POST", &q, &headers)?.ok()?;
-    for line in resp.body.lines() {
-        let line = line.map_err(HttpError::Io)?;
-        if line.trim().is_empty() {
-            continue;
-        }
-        let m: Value = serde_json::from_str(&line).map_err(|e| HttpError::Protocol(format!("{e}: {line}")))?;
-        if let Some(e) = m.get("error").and_then(Value::as_str) {
-            return Err(HttpError::Daemon(e.to_string()).into());
-        }
+    json_messages(resp, &mut |m| {
         // Without a terminal there are no bars: progress ticks are dropped,
         // as docker does when piped.
         if quiet || m.get("progress").is_some() {
-            continue;
+            return Ok(());
         }
-        let status = s(&m, "status");
+        let status = s(m, "status");
         match m.get("id").and_then(Value::as_str) {
             Some(id) => writeln!(out, "{id}: {status}")?,
             None => writeln!(out, "{status}")?,
         }
-    }
+        Ok(())
+    })?;
     let full = if r.digest().is_some() { r.to_string() } else { format!("{}:{tag}", r.repository()) };
     writeln!(out, "{full}")?;
     Ok(0)

@@ -66,15 +66,7 @@ fn parse_create(cmd: &str, mut p: lexopt::Parser) -> anyhow::Result<CreateOpts> 
         };
         match a {
             Long("name") => o.name = Some(val(&mut p)?),
-            Short('e') | Long("env") => {
-                let e = val(&mut p)?;
-                // `-e NAME` takes the value from berth's own environment, as docker.
-                if e.contains('=') {
-                    o.env.push(e);
-                } else if let Ok(v) = std::env::var(&e) {
-                    o.env.push(format!("{e}={v}"));
-                }
-            }
+            Short('e') | Long("env") => o.env.extend(env_arg(val(&mut p)?)),
             Short('w') | Long("workdir") => o.workdir = Some(val(&mut p)?),
             Short('u') | Long("user") => o.user = Some(val(&mut p)?),
             Short('h') | Long("hostname") => o.hostname = Some(val(&mut p)?),
@@ -189,6 +181,16 @@ pub fn create(c: &Client, p: lexopt::Parser) -> R {
     let o = parse_create("create", p)?;
     println!("{}", create_container(c, &o, o.rm)?);
     Ok(0)
+}
+
+/// One `-e` value: `NAME=VALUE` as given, or `NAME` alone taking its value
+/// from berth's own environment (nothing when it is unset), as docker.
+pub fn env_arg(e: String) -> Option<String> {
+    if e.contains('=') {
+        Some(e)
+    } else {
+        std::env::var(&e).ok().map(|v| format!("{e}={v}"))
+    }
 }
 
 /// docker run's exit codes for a container that could not be run.

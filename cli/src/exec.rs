@@ -37,15 +37,7 @@ fn parse(mut p: lexopt::Parser) -> anyhow::Result<Opts> {
             Short('i') | Long("interactive") => o.interactive = true,
             Short('t') | Long("tty") => o.tty = true,
             Short('d') | Long("detach") => o.detach = true,
-            Short('e') | Long("env") => {
-                let e = p.value()?.string()?;
-                // `-e NAME` takes the value from berth's own environment, as docker.
-                if e.contains('=') {
-                    o.env.push(e);
-                } else if let Ok(v) = std::env::var(&e) {
-                    o.env.push(format!("{e}={v}"));
-                }
-            }
+            Short('e') | Long("env") => o.env.extend(crate::containers::env_arg(p.value()?.string()?)),
             Short('u') | Long("user") => o.user = Some(p.value()?.string()?),
             Short('w') | Long("workdir") => o.workdir = Some(p.value()?.string()?),
             Long("privileged") => return Err(u("--privileged is not implemented yet".into())),

@@ -1,11 +1,11 @@
 //! `berth import FILE|- [REPOSITORY[:TAG]]`: an image from a rootfs tarball.
 
-use std::io::{BufRead, Read};
+use std::io::Read;
 
 use lexopt::prelude::*;
 use serde_json::Value;
 
-use crate::http::{encode_query, Client, Error as HttpError};
+use crate::http::{encode_query, Client};
 use crate::usage;
 
 type R = anyhow::Result<i32>;
@@ -51,18 +51,11 @@ pub fn import(c: &Client, mut p: lexopt::Parser) -> R {
         q.push_str(&format!("&platform={}", encode_query(pl)));
     }
     let resp = c.request_body("POST", &q, &[("Content-Type", "application/x-tar".to_string())], Some(&body))?.ok()?;
-    for line in resp.body.lines() {
-        let line = line.map_err(HttpError::Io)?;
-        if line.trim().is_empty() {
-            continue;
-        }
-        let m: Value = serde_json::from_str(&line).map_err(|e| HttpError::Protocol(format!("{e}: {line}")))?;
-        if let Some(e) = m.get("error").and_then(Value::as_str) {
-            return Err(HttpError::Daemon(e.to_string()).into());
-        }
+    crate::commands::json_messages(resp, &mut |m| {
         if let Some(s) = m.get("status").and_then(Value::as_str) {
             println!("{s}");
         }
-    }
+        Ok(())
+    })?;
     Ok(0)
 }

@@ -139,7 +139,9 @@ fn runtime_cmd(o: &Opts) -> Command {
 /// The last error the runtime logged, for the ready line.
 fn runtime_error(o: &Opts, fallback: String) -> ShimError {
     let log = std::fs::read_to_string(o.state_dir.join("runtime.log")).unwrap_or_default();
-    let last = log.lines().rev().find(|l| !l.trim().is_empty()).map(|l| l.to_string());
+    // The runtime's log lines are `<timestamp> <LEVEL> <message>`: the
+    // message is what the user needs.
+    let last = log.lines().rev().find(|l| !l.trim().is_empty()).map(|l| l.split_once(" ERROR ").map(|(_, m)| m).unwrap_or(l).to_string());
     ShimError::Runtime(last.unwrap_or(fallback))
 }
 

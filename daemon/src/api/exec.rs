@@ -58,9 +58,7 @@ pub async fn create(s: Arc<State>, name: &str, body: Bytes) -> Result<hyper::Res
             "Privileged" => return Err(Error::BadParameter("exec --privileged is not implemented yet".into())),
             "DetachKeys" if unset => {}
             "DetachKeys" => return Err(Error::BadParameter("exec detach keys are not implemented yet".into())),
-            other if unset => {
-                let _ = other;
-            }
+            _ if unset => {}
             other => return Err(Error::BadParameter(format!("exec config {other} is not implemented yet (given {val})"))),
         }
     }
@@ -201,8 +199,9 @@ async fn relay<IO: AsyncRead + AsyncWrite + Unpin + Send + 'static>(client: IO, 
                     if stdin {
                         let _ = sw.write_all(&frame(IN_CLOSE_STDIN, &[])).await;
                     }
-                    // Keep the write half: dropping it would look like a
-                    // gone client to nobody, but closing early is harmless.
+                    // The write half is handed back, not dropped: the shim
+                    // drops a client whose socket closes, and the output
+                    // must keep coming after our stdin ended.
                     return sw;
                 }
                 Ok(n) if stdin => {

@@ -235,6 +235,8 @@ async fn import(s: Arc<State>, q: &Query, req: Request<Incoming>) -> Result<hype
     while let Some(frame) = body.frame().await {
         let frame = frame.map_err(|e| Error::BadParameter(format!("reading the tarball: {e}")))?;
         if let Ok(data) = frame.into_data() {
+            // A buffered write of one body frame: page-cache speed, short
+            // enough for an async thread; the fsync and unpack run blocking.
             up.write(&data)?;
         }
     }

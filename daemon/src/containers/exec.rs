@@ -41,12 +41,11 @@ impl Exec {
     fn exit(&self) -> Option<Value> {
         std::fs::read(self.dir.join("exit.json")).ok().and_then(|b| serde_json::from_slice(&b).ok())
     }
-    pub fn exit_code(&self) -> Option<i64> {
-        self.exit().and_then(|e| e["exit_code"].as_i64())
-    }
     pub fn running(&self) -> bool {
-        let pid = self.pid();
-        self.exit().is_none() && pid > 0 && pid_alive(pid as i32)
+        Self::alive(self.pid(), &self.exit())
+    }
+    fn alive(pid: i64, exit: &Option<Value>) -> bool {
+        exit.is_none() && pid > 0 && pid_alive(pid as i32)
     }
     pub fn attach_path(&self) -> PathBuf {
         self.dir.join("attach.sock")
@@ -55,13 +54,14 @@ impl Exec {
     /// `GET /exec/{id}/json`, docker's shape.
     pub fn inspect(&self) -> Value {
         let cmd: Vec<String> = self.config["Cmd"].as_array().map(|a| a.iter().filter_map(|x| x.as_str().map(str::to_string)).collect()).unwrap_or_default();
-        let running = self.running();
+        let (pid, exit) = (self.pid(), self.exit());
+        let running = Self::alive(pid, &exit);
         json!({
             "ID": self.id,
             "ContainerID": self.container_id,
             "Running": running,
-            "ExitCode": if running { Value::Null } else { json!(self.exit_code()) },
-            "Pid": self.pid(),
+            "ExitCode": if running { Value::Null } else { exit.as_ref().map(|e| e["exit_code"].clone()).unwrap_or(Value::Null) },
+            "Pid": pid,
             "OpenStdin": self.stdin(),
             "OpenStdout": self.config["AttachStdout"].as_bool().unwrap_or(false),
             "OpenStderr": self.config["AttachStderr"].as_bool().unwrap_or(false),
@@ -227,8 +227,7 @@ pub fn exec_ready(out: std::process::ChildStdout, dir: &std::path::Path) -> Resu
 
 fn shim_said(v: &Value, line: &str, dir: &std::path::Path) -> Error {
     match v["error"].as_str() {
-        // The runtime's log line carries its own timestamp and level.
-        Some(m) => Error::ExecFailed(m.split_once(" ERROR ").map(|(_, r)| r).unwrap_or(m).to_string()),
+        Some(m) => Error::ExecFailed(m.to_string()),
         None => Error::Internal(format!("the exec shim said {:?} (see {})", line.trim(), dir.join("shim.log").display())),
     }
 }
