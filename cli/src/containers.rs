@@ -3,11 +3,12 @@
 use std::io::{Read, Write};
 
 use lexopt::prelude::*;
-use serde_json::{json, Value};
+use serde_json::Value;
 
 use crate::format::{human_duration, tabwrite};
 use crate::http::{encode_path, encode_query, Client, Error as HttpError};
 use crate::commands::print_inspected;
+use crate::create::{create_container, parse_create};
 use crate::usage;
 
 type R = anyhow::Result<i32>;
@@ -16,181 +17,10 @@ fn now() -> i64 {
     std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs() as i64).unwrap_or(0)
 }
 
-/// docker's RAMInBytes: `512m`, `1g`, `100k`, `1024b`, plain bytes.
-pub fn parse_bytes(s: &str) -> Option<i64> {
-    let l = s.trim().to_ascii_lowercase();
-    let l = l.strip_suffix('b').filter(|r| r.ends_with(|c: char| "kmgt".contains(c))).map(str::to_string).unwrap_or(l);
-    let (num, mult) = match l.chars().last()? {
-        'k' => (&l[..l.len() - 1], 1i64 << 10),
-        'm' => (&l[..l.len() - 1], 1 << 20),
-        'g' => (&l[..l.len() - 1], 1 << 30),
-        't' => (&l[..l.len() - 1], 1 << 40),
-        'b' => (&l[..l.len() - 1], 1),
-        _ => (l.as_str(), 1),
-    };
-    let v: f64 = num.parse().ok()?;
-    (v >= 0.0).then_some((v * mult as f64) as i64)
-}
-
-#[derive(Default)]
-struct CreateOpts {
-    name: Option<String>,
-    publish: Vec<String>,
-    publish_all: bool,
-    env: Vec<String>,
-    workdir: Option<String>,
-    user: Option<String>,
-    hostname: Option<String>,
-    rm: bool,
-    detach: bool,
-    tty: bool,
-    entrypoint: Option<String>,
-    network: Option<String>,
-    memory: Option<i64>,
-    memory_swap: Option<i64>,
-    pids_limit: Option<i64>,
-    privileged: bool,
-    labels: Vec<String>,
-    image: String,
-    cmd: Vec<String>,
-}
-
-fn parse_create(cmd: &str, mut p: lexopt::Parser) -> anyhow::Result<CreateOpts> {
-    let mut o = CreateOpts::default();
-    let u = |m: String| usage(cmd, m);
-    let val = |p: &mut lexopt::Parser| -> anyhow::Result<String> { Ok(p.value().map_err(|e| usage(cmd, e.to_string()))?.string()?) };
-    loop {
-        let a = match p.next().map_err(|e| usage(cmd, e.to_string()))? {
-            Some(a) => a,
-            None => break,
-        };
-        match a {
-            Long("name") => o.name = Some(val(&mut p)?),
-            Short('e') | Long("env") => o.env.extend(env_arg(val(&mut p)?)),
-            Short('w') | Long("workdir") => o.workdir = Some(val(&mut p)?),
-            Short('u') | Long("user") => o.user = Some(val(&mut p)?),
-            Short('h') | Long("hostname") => o.hostname = Some(val(&mut p)?),
-            Short('l') | Long("label") => o.labels.push(val(&mut p)?),
-            Long("rm") => o.rm = true,
-            Short('d') | Long("detach") if cmd == "run" => o.detach = true,
-            Short('t') | Long("tty") => o.tty = true,
-            Long("entrypoint") => o.entrypoint = Some(val(&mut p)?),
-            Long("network") | Long("net") => o.network = Some(val(&mut p)?),
-            Short('m') | Long("memory") => {
-                let v = val(&mut p)?;
-                o.memory = Some(parse_bytes(&v).ok_or_else(|| u(format!("invalid argument {v:?} for \"-m, --memory\" flag")))?);
-            }
-            Long("memory-swap") => {
-                let v = val(&mut p)?;
-                o.memory_swap = Some(if v == "-1" { -1 } else { parse_bytes(&v).ok_or_else(|| u(format!("invalid argument {v:?} for \"--memory-swap\" flag")))? });
-            }
-            Long("pids-limit") => {
-                let v = val(&mut p)?;
-                o.pids_limit = Some(v.parse().map_err(|_| u(format!("invalid argument {v:?} for \"--pids-limit\" flag")))?);
-            }
-            Long("privileged") => o.privileged = true,
-            Short('i') | Long("interactive") => return Err(u("-i/--interactive needs attach, which is not implemented yet".into())),
-            Short('p') | Long("publish") => o.publish.push(val(&mut p)?),
-            Short('P') | Long("publish-all") => o.publish_all = true,
-            Short('v') | Long("volume") => return Err(u("-v/--volume is not implemented yet".into())),
-            Value(v) => {
-                o.image = v.string()?;
-                for r in p.raw_args()? {
-                    o.cmd.push(r.into_string().map_err(|_| u("argument is not UTF-8".into()))?);
-                }
-                break;
-            }
-            other => return Err(u(other.unexpected().to_string())),
-        }
-    }
-    if o.image.is_empty() {
-        return Err(u(format!("\"berth {cmd}\" requires at least 1 argument.\n\nUsage:  berth {cmd} [OPTIONS] IMAGE [COMMAND] [ARG...]")));
-    }
-    Ok(o)
-}
-
-fn body(o: &CreateOpts, auto_remove: bool) -> Value {
-    let mut labels = serde_json::Map::new();
-    for l in &o.labels {
-        let (k, v) = l.split_once('=').unwrap_or((l, ""));
-        labels.insert(k.to_string(), json!(v));
-    }
-    let mut b = json!({
-        "Image": o.image,
-        "Env": o.env,
-        "Tty": o.tty,
-        "AttachStdout": !o.detach,
-        "AttachStderr": !o.detach,
-        "Labels": labels,
-        "HostConfig": {
-            "NetworkMode": o.network.clone().unwrap_or_else(|| "default".into()),
-            "AutoRemove": auto_remove,
-            "Privileged": o.privileged,
-        },
-    });
-    if o.publish_all {
-        b["HostConfig"]["PublishAllPorts"] = json!(true);
-    }
-    if !o.publish.is_empty() {
-        b["HostConfig"]["PortBindings"] = crate::network::port_bindings(&o.publish);
-    }
-    if !o.cmd.is_empty() {
-        b["Cmd"] = json!(o.cmd);
-    }
-    if let Some(e) = &o.entrypoint {
-        b["Entrypoint"] = json!([e]);
-    }
-    for (k, v) in [("WorkingDir", &o.workdir), ("User", &o.user), ("Hostname", &o.hostname)] {
-        if let Some(v) = v {
-            b[k] = json!(v);
-        }
-    }
-    if let Some(m) = o.memory {
-        b["HostConfig"]["Memory"] = json!(m);
-    }
-    if let Some(m) = o.memory_swap {
-        b["HostConfig"]["MemorySwap"] = json!(m);
-    }
-    if let Some(n) = o.pids_limit {
-        b["HostConfig"]["PidsLimit"] = json!(n);
-    }
-    b
-}
-
-/// Creates the container, pulling its image first if the daemon has none.
-fn create_container(c: &Client, o: &CreateOpts, auto_remove: bool) -> anyhow::Result<String> {
-    let path = match &o.name {
-        Some(n) => format!("/containers/create?name={}", encode_query(n)),
-        None => "/containers/create".to_string(),
-    };
-    let b = body(o, auto_remove);
-    let r = match c.post_json(&path, &b)?.ok() {
-        Ok(r) => r,
-        Err(HttpError::Daemon(m)) if m.starts_with("No such image") => {
-            eprintln!("Unable to find image '{}' locally", o.image);
-            crate::commands::pull_named(c, &o.image, None, false, &mut std::io::stderr().lock())?;
-            c.post_json(&path, &b)?.ok()?
-        }
-        Err(e) => return Err(e.into()),
-    };
-    let v = r.json()?;
-    Ok(v["Id"].as_str().unwrap_or_default().to_string())
-}
-
 pub fn create(c: &Client, p: lexopt::Parser) -> R {
     let o = parse_create("create", p)?;
     println!("{}", create_container(c, &o, o.rm)?);
     Ok(0)
-}
-
-/// One `-e` value: `NAME=VALUE` as given, or `NAME` alone taking its value
-/// from berth's own environment (nothing when it is unset), as docker.
-pub fn env_arg(e: String) -> Option<String> {
-    if e.contains('=') {
-        Some(e)
-    } else {
-        std::env::var(&e).ok().map(|v| format!("{e}={v}"))
-    }
 }
 
 /// docker run's exit codes for a container that could not be run.
@@ -536,12 +366,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn bytes_and_commands() {
-        assert_eq!(parse_bytes("512m"), Some(512 << 20));
-        assert_eq!(parse_bytes("1G"), Some(1 << 30));
-        assert_eq!(parse_bytes("64mb"), Some(64 << 20));
-        assert_eq!(parse_bytes("1024"), Some(1024));
-        assert_eq!(parse_bytes("x"), None);
+    fn commands() {
         assert_eq!(short_command("sh -c 'echo hello world; sleep 100'", false), "\"sh -c 'echo hello w…\"");
         assert_eq!(short_command("top", false), "\"top\"");
     }

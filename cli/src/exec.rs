@@ -37,7 +37,7 @@ fn parse(mut p: lexopt::Parser) -> anyhow::Result<Opts> {
             Short('i') | Long("interactive") => o.interactive = true,
             Short('t') | Long("tty") => o.tty = true,
             Short('d') | Long("detach") => o.detach = true,
-            Short('e') | Long("env") => o.env.extend(crate::containers::env_arg(p.value()?.string()?)),
+            Short('e') | Long("env") => o.env.extend(crate::create::env_arg(p.value()?.string()?)),
             Short('u') | Long("user") => o.user = Some(p.value()?.string()?),
             Short('w') | Long("workdir") => o.workdir = Some(p.value()?.string()?),
             Long("privileged") => return Err(u("--privileged is not implemented yet".into())),

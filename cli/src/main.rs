@@ -3,6 +3,7 @@
 
 mod commands;
 mod containers;
+mod create;
 mod exec;
 mod format;
 mod network;

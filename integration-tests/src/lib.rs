@@ -2,6 +2,7 @@
 //! probe inside, the runtime binary run as a subprocess, and checks that a
 //! test left nothing behind (state, cgroups, processes).
 
+pub mod containers;
 pub mod daemon;
 
 use std::path::{Path, PathBuf};

@@ -27,8 +27,13 @@ fn is_unset(v: &Value) -> bool {
     }
 }
 
-const CONFIG_KEYS: &[&str] = &["Image", "Cmd", "Entrypoint", "Env", "WorkingDir", "User", "Tty", "OpenStdin", "Labels", "Hostname", "AttachStdin", "AttachStdout", "AttachStderr", "StdinOnce"];
-const HOST_KEYS: &[&str] = &["PortBindings", "PublishAllPorts", "NetworkMode", "AutoRemove", "Memory", "MemorySwap", "PidsLimit", "Privileged"];
+const CONFIG_KEYS: &[&str] = &["Image", "Cmd", "Entrypoint", "Env", "WorkingDir", "User", "Tty", "OpenStdin", "Labels", "Hostname", "AttachStdin", "AttachStdout", "AttachStderr", "StdinOnce", "StopSignal", "StopTimeout"];
+const HOST_KEYS: &[&str] = &[
+    "PortBindings", "PublishAllPorts", "NetworkMode", "AutoRemove", "Memory", "MemorySwap", "PidsLimit",
+    // hostconfig::normalize's:
+    "Privileged", "ReadonlyRootfs", "CapAdd", "CapDrop", "SecurityOpt", "Devices", "Ulimits", "Sysctls", "Tmpfs", "ShmSize",
+    "CpuShares", "NanoCpus", "CpuPeriod", "CpuQuota", "CpusetCpus", "CpusetMems", "BlkioWeight", "MemoryReservation", "LogConfig",
+];
 
 fn refuse_others(obj: &Map<String, Value>, allowed: &[&str], what: &str) -> Result<()> {
     for (k, v) in obj {
@@ -38,7 +43,6 @@ fn refuse_others(obj: &Map<String, Value>, allowed: &[&str], what: &str) -> Resu
         // What docker's own CLI sends when the option is at its default.
         let default = match k.as_str() {
             "RestartPolicy" => matches!(v["Name"].as_str(), Some("" | "no")) && is_unset(&v["MaximumRetryCount"]),
-            "LogConfig" => matches!(v["Type"].as_str(), Some("" | "json-file")) && is_unset(&v["Config"]),
             "CgroupnsMode" => v == "private",
             "Isolation" => v == "default",
             "ConsoleSize" => true,
@@ -103,9 +107,7 @@ pub async fn create(s: Arc<State>, q: &Query, body: Bytes) -> Result<hyper::Resp
     if (!ports.is_empty() || publish_all) && !matches!(net, "" | "default" | "bridge") {
         return Err(Error::BadParameter("published ports need bridge networking (not --network none, host or container:)".into()));
     }
-    if host.get("Privileged").and_then(Value::as_bool).unwrap_or(false) {
-        return Err(Error::BadParameter("HostConfig.Privileged is not implemented yet (--privileged)".into()));
-    }
+    let checked = containers::hostconfig::normalize(&host, host_network)?;
     let int = |k: &str| -> Result<i64> {
         match host.get(k) {
             None | Some(Value::Null) => Ok(0),
@@ -161,9 +163,18 @@ pub async fn create(s: Arc<State>, q: &Query, body: Bytes) -> Result<hyper::Resp
             config["Cmd"] = img_cfg.get("Cmd").cloned().unwrap_or(Value::Null);
         }
     }
-    if let Some(sig) = img_cfg.get("StopSignal").and_then(Value::as_str).filter(|v| !v.is_empty()) {
+    // The create's StopSignal, else the image's.
+    let stop_signal = cfg_obj.get("StopSignal").and_then(Value::as_str).filter(|v| !v.is_empty()).or_else(|| img_cfg.get("StopSignal").and_then(Value::as_str).filter(|v| !v.is_empty()));
+    if let Some(sig) = stop_signal {
         containers::parse_signal(sig)?;
         config["StopSignal"] = json!(sig);
+    }
+    match cfg_obj.get("StopTimeout") {
+        None | Some(Value::Null) => {}
+        Some(t) => {
+            let t = t.as_i64().filter(|t| *t >= -1).ok_or_else(|| Error::BadParameter("Config.StopTimeout must be an integer of seconds (-1: wait forever)".into()))?;
+            config["StopTimeout"] = json!(t);
+        }
     }
     let mut labels = img_cfg.get("Labels").filter(|l| l.is_object()).cloned().unwrap_or(json!({}));
     if let (Some(l), Some(mine)) = (labels.as_object_mut(), config["Labels"].as_object()) {
@@ -178,8 +189,11 @@ pub async fn create(s: Arc<State>, q: &Query, body: Bytes) -> Result<hyper::Resp
         "Memory": memory,
         "MemorySwap": if memory > 0 && swap == 0 { memory * 2 } else { swap },
         "PidsLimit": if pids > 0 { Value::from(pids) } else { Value::Null },
-        "Privileged": false,
     });
+    let mut host_config = host_config;
+    if let Some(h) = host_config.as_object_mut() {
+        h.extend(checked);
+    }
     let files = containers::etc_files(&hostname, host_network);
     let c = s.containers.create(&id, name.as_deref(), config["Image"].as_str().unwrap_or_default(), &img.id.to_string(), &config, &host_config, &files)?;
     tracing::info!(container = %c.id, name = %c.name, image = %c.image, "container created");
@@ -204,11 +218,12 @@ pub async fn start(s: Arc<State>, name: &str, q: &Query) -> Result<hyper::Respon
 
 pub async fn stop(s: Arc<State>, name: &str, q: &Query) -> Result<hyper::Response<Body>> {
     q.only(&["t", "signal"])?;
+    let c = current(&s, name).await?;
+    // The request's t, else the container's StopTimeout, else docker's 10 s.
     let t = match q.get("t").filter(|t| !t.is_empty()) {
-        None => 10,
+        None => c.config["StopTimeout"].as_i64().unwrap_or(10),
         Some(v) => v.parse::<i64>().map_err(|_| Error::BadParameter(format!("invalid value for t: {v:?}")))?,
     };
-    let c = current(&s, name).await?;
     // The image's StopSignal unless the request names one, as docker.
     let sig = containers::parse_signal(q.get("signal").filter(|v| !v.is_empty()).or(c.config["StopSignal"].as_str().filter(|v| !v.is_empty())).unwrap_or("TERM"))?;
     if !c.running() {

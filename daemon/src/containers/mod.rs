@@ -9,7 +9,9 @@
 //! still running (their shim is alive) and exited ones with their status.
 
 pub mod exec;
+pub mod hostconfig;
 pub mod mount;
+pub mod seccomp;
 pub mod spec;
 
 use std::collections::HashMap;
@@ -455,6 +457,7 @@ impl Containers {
             memory_swap: h["MemorySwap"].as_i64().unwrap_or(0),
             pids_limit: h["PidsLimit"].as_i64().unwrap_or(0),
             netns: None,
+            host: h.clone(),
         };
         let dir = self.dir(&c.id);
         let mut o = o;
@@ -493,6 +496,10 @@ impl Containers {
         }
         if o.stdin {
             cmd.arg("--stdin");
+        }
+        let (max_size, max_file) = hostconfig::log_options(&h["LogConfig"])?;
+        if let Some(m) = max_size {
+            cmd.arg("--log-max-size").arg(m.to_string()).arg("--log-max-file").arg(max_file.to_string());
         }
         cmd.stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::null());
         let shim = self.paths.shim.clone();

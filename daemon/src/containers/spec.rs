@@ -6,6 +6,7 @@ use std::path::Path;
 
 use serde_json::{json, Value};
 
+use super::hostconfig::{self, HostDevice};
 use crate::error::{Error, Result};
 
 pub const DEFAULT_PATH: &str = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
@@ -133,6 +134,9 @@ pub struct Options {
     pub pids_limit: i64,
     /// The network namespace berthd made for a bridged container, joined by path.
     pub netns: Option<String>,
+    /// The stored HostConfig: security and resource options as
+    /// `hostconfig::normalize` left them.
+    pub host: Value,
 }
 
 /// Docker's default device rules: deny all, then the usual character devices.
@@ -147,10 +151,119 @@ fn device_rules() -> Value {
     ])
 }
 
+/// Device nodes a privileged container gets: every one under the host's
+/// /dev but the container's own pts, shm and mqueue, and the console.
+fn privileged_devices() -> Vec<HostDevice> {
+    fn walk(dir: &Path, out: &mut Vec<HostDevice>) {
+        let Ok(rd) = std::fs::read_dir(dir) else { return };
+        for e in rd.flatten() {
+            let p = e.path();
+            let Ok(ft) = e.file_type() else { continue };
+            if ft.is_dir() {
+                if !["pts", "shm", "mqueue", "fd", ".udev", ".lxc", ".lxd-mounts"].iter().any(|n| e.file_name() == *n) {
+                    walk(&p, out);
+                }
+            } else if !ft.is_symlink() && p != Path::new("/dev/console") {
+                if let Ok(mut d) = hostconfig::host_devices(&p) {
+                    out.append(&mut d);
+                }
+            }
+        }
+    }
+    let mut out = Vec::new();
+    walk(Path::new("/dev"), &mut out);
+    out.sort_by(|a, b| a.path.cmp(&b.path));
+    out
+}
+
+fn device_json(d: &HostDevice, in_ctr: &Path) -> Value {
+    json!({"path": in_ctr, "type": d.kind.to_string(), "major": d.major, "minor": d.minor, "fileMode": d.mode, "uid": d.uid, "gid": d.gid})
+}
+
+/// linux.devices and the cgroup rules that let them be used.
+fn devices(o: &Options) -> Result<(Vec<Value>, Value)> {
+    if o.host["Privileged"] == true {
+        let devs = privileged_devices().iter().map(|d| device_json(d, &d.path)).collect();
+        return Ok((devs, json!([{"allow": true, "access": "rwm"}])));
+    }
+    let mut rules = device_rules();
+    let mut devs = Vec::new();
+    for d in o.host["Devices"].as_array().map(Vec::as_slice).unwrap_or_default() {
+        let host = Path::new(d["PathOnHost"].as_str().unwrap_or_default());
+        let ctr = Path::new(d["PathInContainer"].as_str().unwrap_or_default());
+        let perms = d["CgroupPermissions"].as_str().unwrap_or("rwm");
+        for n in hostconfig::host_devices(host)? {
+            // A directory's nodes keep their place beneath the container path.
+            let dest = match n.path.strip_prefix(host) {
+                Ok(rel) if !rel.as_os_str().is_empty() => ctr.join(rel),
+                _ => ctr.to_path_buf(),
+            };
+            devs.push(device_json(&n, &dest));
+            if let Some(r) = rules.as_array_mut() {
+                r.push(json!({"allow": true, "type": n.kind.to_string(), "major": n.major, "minor": n.minor, "access": perms}));
+            }
+        }
+    }
+    Ok((devs, rules))
+}
+
+/// linux.resources beyond devices: memory, pids, cpu, blockIO.
+fn resources(o: &Options, device_rules: Value) -> Value {
+    let h = &o.host;
+    let mut r = json!({"devices": device_rules});
+    let int = |k: &str| h[k].as_i64().unwrap_or(0);
+    if o.memory > 0 {
+        // docker: MemorySwap 0 means twice the memory, -1 unlimited.
+        let swap = match o.memory_swap {
+            0 => o.memory * 2,
+            s => s,
+        };
+        r["memory"] = json!({"limit": o.memory, "swap": swap});
+    }
+    if int("MemoryReservation") > 0 {
+        r["memory"]["reservation"] = json!(int("MemoryReservation"));
+    }
+    if o.pids_limit > 0 {
+        r["pids"] = json!({"limit": o.pids_limit});
+    }
+    let mut cpu = serde_json::Map::new();
+    if int("CpuShares") > 0 {
+        cpu.insert("shares".into(), json!(int("CpuShares")));
+    }
+    if int("NanoCpus") > 0 {
+        // docker: a 100 ms period and the quota that many CPUs' worth of it.
+        let period = 100_000i64;
+        cpu.insert("period".into(), json!(period));
+        cpu.insert("quota".into(), json!(int("NanoCpus") * period / 1_000_000_000));
+    }
+    if int("CpuPeriod") > 0 {
+        cpu.insert("period".into(), json!(int("CpuPeriod")));
+    }
+    if int("CpuQuota") != 0 {
+        cpu.insert("quota".into(), json!(int("CpuQuota")));
+    }
+    for (k, oci) in [("CpusetCpus", "cpus"), ("CpusetMems", "mems")] {
+        if let Some(v) = h[k].as_str().filter(|v| !v.is_empty()) {
+            cpu.insert(oci.into(), json!(v));
+        }
+    }
+    if !cpu.is_empty() {
+        r["cpu"] = Value::Object(cpu);
+    }
+    if int("BlkioWeight") > 0 {
+        r["blockIO"] = json!({"weight": int("BlkioWeight")});
+    }
+    r
+}
+
 /// The whole config.json. `dir` is the container directory (rootfs,
 /// hostname, hosts, resolv.conf inside).
 pub fn config(id: &str, dir: &Path, p: &Process, u: &User, o: &Options) -> Result<Value> {
-    let caps: Vec<&str> = berth_runtime::security::DOCKER_CAPS.to_vec();
+    let h = &o.host;
+    let privileged = h["Privileged"] == true;
+    let strs = |k: &str| -> Vec<String> { h[k].as_array().map(|a| a.iter().filter_map(|v| v.as_str().map(str::to_string)).collect()).unwrap_or_default() };
+    let caps = hostconfig::effective_caps(privileged, &strs("CapAdd"), &strs("CapDrop"));
+    let sec = hostconfig::security_opts(&h["SecurityOpt"])?;
     let mut env = p.env.clone();
     let mut add = |k: &str, v: &str| {
         if !env.iter().any(|e| key(e) == k) {
@@ -164,58 +277,99 @@ pub fn config(id: &str, dir: &Path, p: &Process, u: &User, o: &Options) -> Resul
     }
     add("HOME", if u.home.is_empty() { "/" } else { &u.home });
     let bind = |dest: &str, file: &str| json!({"destination": dest, "type": "bind", "source": dir.join(file), "options": ["rbind", "rprivate"]});
-    let mounts = json!([
-        {"destination": "/proc", "type": "proc", "source": "proc", "options": ["nosuid", "noexec", "nodev"]},
-        {"destination": "/dev", "type": "tmpfs", "source": "tmpfs", "options": ["nosuid", "strictatime", "mode=755", "size=65536k"]},
-        {"destination": "/dev/pts", "type": "devpts", "source": "devpts", "options": ["nosuid", "noexec", "newinstance", "ptmxmode=0666", "mode=0620", "gid=5"]},
-        {"destination": "/sys", "type": "sysfs", "source": "sysfs", "options": ["nosuid", "noexec", "nodev", "ro"]},
-        {"destination": "/sys/fs/cgroup", "type": "cgroup", "source": "cgroup", "options": ["nosuid", "noexec", "nodev", "relatime", "ro"]},
-        {"destination": "/dev/mqueue", "type": "mqueue", "source": "mqueue", "options": ["nosuid", "noexec", "nodev"]},
-        {"destination": "/dev/shm", "type": "tmpfs", "source": "shm", "options": ["nosuid", "noexec", "nodev", "mode=1777", "size=65536k"]},
+    // A privileged container may write /sys and its cgroups, as docker's.
+    let sys_opts = |extra: &[&str]| -> Vec<String> {
+        let mut v: Vec<String> = ["nosuid", "noexec", "nodev"].iter().chain(extra).map(|s| s.to_string()).collect();
+        v.push(if privileged { "rw" } else { "ro" }.into());
+        v
+    };
+    let shm = h["ShmSize"].as_i64().filter(|s| *s > 0).unwrap_or(64 << 20);
+    let mut mounts = vec![
+        json!({"destination": "/proc", "type": "proc", "source": "proc", "options": ["nosuid", "noexec", "nodev"]}),
+        json!({"destination": "/dev", "type": "tmpfs", "source": "tmpfs", "options": ["nosuid", "strictatime", "mode=755", "size=65536k"]}),
+        json!({"destination": "/dev/pts", "type": "devpts", "source": "devpts", "options": ["nosuid", "noexec", "newinstance", "ptmxmode=0666", "mode=0620", "gid=5"]}),
+        json!({"destination": "/sys", "type": "sysfs", "source": "sysfs", "options": sys_opts(&[])}),
+        json!({"destination": "/sys/fs/cgroup", "type": "cgroup", "source": "cgroup", "options": sys_opts(&["relatime"])}),
+        json!({"destination": "/dev/mqueue", "type": "mqueue", "source": "mqueue", "options": ["nosuid", "noexec", "nodev"]}),
+        json!({"destination": "/dev/shm", "type": "tmpfs", "source": "shm", "options": ["nosuid", "noexec", "nodev", "mode=1777", format!("size={}k", (shm + 1023) / 1024)]}),
         bind("/etc/resolv.conf", "resolv.conf"),
         bind("/etc/hostname", "hostname"),
         bind("/etc/hosts", "hosts"),
-    ]);
+    ];
+    if let Some(t) = h["Tmpfs"].as_object() {
+        for (dest, opts) in t {
+            // docker's defaults, which the options given may override.
+            let mut o: Vec<String> = vec!["noexec".into(), "nosuid".into(), "nodev".into()];
+            for x in opts.as_str().unwrap_or_default().split(',').filter(|x| !x.is_empty()) {
+                let flip = match x {
+                    "exec" => Some("noexec"),
+                    "suid" => Some("nosuid"),
+                    "dev" => Some("nodev"),
+                    _ => None,
+                };
+                if let Some(f) = flip {
+                    o.retain(|y| y != f);
+                }
+                o.push(x.to_string());
+            }
+            mounts.push(json!({"destination": dest, "type": "tmpfs", "source": "tmpfs", "options": o}));
+        }
+    }
     let mut namespaces = vec![json!({"type": "mount"}), json!({"type": "pid"}), json!({"type": "ipc"}), json!({"type": "uts"}), json!({"type": "cgroup"})];
     if let Some(p) = &o.netns {
         namespaces.push(json!({"type": "network", "path": p}));
     } else if !o.host_network {
         namespaces.push(json!({"type": "network"}));
     }
-    let mut resources = json!({"devices": device_rules()});
-    if o.memory > 0 {
-        // docker: MemorySwap 0 means twice the memory, -1 unlimited.
-        let swap = match o.memory_swap {
-            0 => o.memory * 2,
-            s => s,
+    let (devs, rules) = devices(o)?;
+    let rlimits: Vec<Value> = h["Ulimits"]
+        .as_array()
+        .map(Vec::as_slice)
+        .unwrap_or_default()
+        .iter()
+        .map(|u| json!({"type": format!("RLIMIT_{}", u["Name"].as_str().unwrap_or_default().to_ascii_uppercase()), "soft": u["Soft"], "hard": u["Hard"]}))
+        .collect();
+    let mut process = json!({
+        "terminal": o.tty,
+        "user": {"uid": u.uid, "gid": u.gid, "additionalGids": u.additional_gids},
+        "args": p.args,
+        "env": env,
+        "cwd": p.cwd,
+        "capabilities": {"bounding": caps, "effective": caps, "permitted": caps},
+        "noNewPrivileges": sec.no_new_privileges,
+    });
+    if !rlimits.is_empty() {
+        process["rlimits"] = Value::Array(rlimits);
+    }
+    if let Some(a) = sec.apparmor.filter(|a| a != "unconfined") {
+        process["apparmorProfile"] = json!(a);
+    }
+    let mut linux = json!({
+        "namespaces": namespaces,
+        "cgroupsPath": format!("/berth/{id}"),
+        "resources": resources(o, rules),
+        "devices": devs,
+        "sysctl": h["Sysctls"].as_object().cloned().unwrap_or_default(),
+    });
+    if !privileged {
+        linux["maskedPaths"] = json!(berth_runtime::security::MASKED_PATHS);
+        linux["readonlyPaths"] = json!(berth_runtime::security::READONLY_PATHS);
+        let seccomp = match sec.seccomp {
+            None => serde_json::to_value(berth_runtime::seccomp::default_profile_for(&caps)).map_err(|e| Error::Internal(format!("seccomp profile: {e}")))?,
+            Some(None) => Value::Null,
+            Some(Some(prof)) => super::seccomp::convert(&prof, &caps)?,
         };
-        resources["memory"] = json!({"limit": o.memory, "swap": swap});
+        if !seccomp.is_null() {
+            linux["seccomp"] = seccomp;
+        }
     }
-    if o.pids_limit > 0 {
-        resources["pids"] = json!({"limit": o.pids_limit});
-    }
-    let seccomp = serde_json::to_value(berth_runtime::seccomp::default_profile()).map_err(|e| Error::Internal(format!("seccomp profile: {e}")))?;
     Ok(json!({
         "ociVersion": "1.2.0",
-        "process": {
-            "terminal": o.tty,
-            "user": {"uid": u.uid, "gid": u.gid, "additionalGids": u.additional_gids},
-            "args": p.args,
-            "env": env,
-            "cwd": p.cwd,
-            "capabilities": {"bounding": caps, "effective": caps, "permitted": caps},
-        },
-        "root": {"path": dir.join("rootfs"), "readonly": false},
+        "process": process,
+        "root": {"path": dir.join("rootfs"), "readonly": h["ReadonlyRootfs"] == true},
         "hostname": o.hostname,
         "mounts": mounts,
-        "linux": {
-            "namespaces": namespaces,
-            "cgroupsPath": format!("/berth/{id}"),
-            "resources": resources,
-            "maskedPaths": berth_runtime::security::MASKED_PATHS,
-            "readonlyPaths": berth_runtime::security::READONLY_PATHS,
-            "seccomp": seccomp,
-        }
+        "linux": linux,
     }))
 }
 

@@ -88,10 +88,17 @@ pub fn effective(rules: &[DeviceRule], created: &[Device]) -> Result<Vec<Rule>> 
     for (i, r) in rules.iter().enumerate() {
         out.push(parse_rule(i, r)?);
     }
+    let given = out.clone();
     out.extend(defaults());
     for d in created {
         if let Some(t) = d.typ.chars().next().filter(|t| *t == 'c' || *t == 'b' || *t == 'u') {
             let t = if t == 'u' { 'c' } else { t };
+            // A rule of the config's own for exactly this node says what it
+            // may do (docker's `--device /dev/x:r`); otherwise a created
+            // device is usable.
+            if given.iter().any(|r| r.typ == t && r.major == Some(d.major) && r.minor == Some(d.minor)) {
+                continue;
+            }
             out.push(Rule::new(true, t, Some(d.major), Some(d.minor), "rwm"));
         }
     }
@@ -419,6 +426,15 @@ mod tests {
         let r = rules(r#"[{"allow":true,"access":"rwm"}]"#);
         assert_eq!(run(&program(&r), DEV_BLOCK, 6, 8, 0), 1);
         assert!(allows(&r, 'b', 8, 0, 'w'));
+    }
+
+    #[test]
+    fn created_devices_are_usable_unless_a_rule_of_the_config_says_otherwise() {
+        let spec: Vec<DeviceRule> = serde_json::from_str(r#"[{"allow":true,"type":"c","major":10,"minor":229,"access":"r"}]"#).unwrap();
+        let created: Vec<crate::spec::Device> = serde_json::from_str(r#"[{"type":"c","path":"/dev/fuse","major":10,"minor":229},{"type":"c","path":"/dev/kvm","major":10,"minor":232}]"#).unwrap();
+        let r = effective(&spec, &created).unwrap();
+        assert!(allows(&r, 'c', 10, 229, 'r') && !allows(&r, 'c', 10, 229, 'w'), "the config's r holds");
+        assert!(allows(&r, 'c', 10, 232, 'w'), "a created device without a rule is usable");
     }
 
     #[test]
