@@ -270,7 +270,7 @@ pub fn images(c: &Client, mut p: lexopt::Parser) -> R {
 
 /// Rows through `--format` (a Go-style template, `table ...` with headers, or
 /// `json`), or through the command's default table.
-fn print_rows(out: &mut dyn Write, fmt: Option<&str>, default: &str, header: &dyn Fn(&str) -> String, rows: &[Value]) -> R {
+pub fn print_rows(out: &mut dyn Write, fmt: Option<&str>, default: &str, header: &dyn Fn(&str) -> String, rows: &[Value]) -> R {
     let tpl = match fmt {
         None | Some("table") => default.to_string(),
         Some("json") => "{{json .}}".to_string(),

@@ -52,7 +52,7 @@ pub fn run(c: &Client, p: lexopt::Parser) -> R {
         let m = e.to_string();
         eprintln!("berth: {m}");
         if o.rm {
-            let _ = c.request("DELETE", &format!("/containers/{id}?force=1"), &[]);
+            let _ = c.request("DELETE", &format!("/containers/{id}?force=1&v=1"), &[]);
         }
         return Ok(run_failure(&m));
     }
@@ -63,7 +63,8 @@ pub fn run(c: &Client, p: lexopt::Parser) -> R {
     stream_logs(c, &id, "stdout=1&stderr=1&follow=1", o.tty)?;
     let code = wait_code(c, &id)?;
     if o.rm {
-        c.request("DELETE", &format!("/containers/{id}"), &[])?.ok()?;
+        // --rm takes the anonymous volumes too, as docker's AutoRemove does.
+        c.request("DELETE", &format!("/containers/{id}?v=1"), &[])?.ok()?;
     }
     Ok(code as i32)
 }
@@ -211,17 +212,26 @@ pub fn kill(c: &Client, p: lexopt::Parser) -> R {
 }
 
 pub fn rm(c: &Client, p: lexopt::Parser) -> R {
-    let mut force = false;
+    let (mut force, mut volumes) = (false, false);
     let v = names("rm", p, |a, _| {
         Ok(match a {
             "-f" | "--force" => {
                 force = true;
                 true
             }
+            "-v" | "--volumes" => {
+                volumes = true;
+                true
+            }
             _ => false,
         })
     })?;
-    let q = if force { "?force=1" } else { "" };
+    let q = match (force, volumes) {
+        (true, true) => "?force=1&v=1",
+        (true, false) => "?force=1",
+        (false, true) => "?v=1",
+        (false, false) => "",
+    };
     each(&v, |n| {
         c.request("DELETE", &format!("/containers/{}{q}", encode_path(n)), &[])?.ok()?;
         println!("{n}");

@@ -89,6 +89,52 @@ fn security_opt(s: &str) -> anyhow::Result<String> {
     }
 }
 
+/// `--mount type=bind,source=/a,target=/b,readonly,bind-propagation=rshared`
+/// as a HostConfig.Mounts entry (docker's CSV keys).
+fn mount(s: &str) -> Result<Value, String> {
+    let mut m = json!({"Type": "volume"});
+    let truth = |k: &str, v: Option<&str>| -> Result<bool, String> {
+        match v {
+            None | Some("true") | Some("1") => Ok(true),
+            Some("false") | Some("0") => Ok(false),
+            Some(x) => Err(format!("invalid value for {k}: {x}")),
+        }
+    };
+    for field in s.split(',') {
+        let (k, v) = match field.split_once('=') {
+            Some((k, v)) => (k.trim().to_ascii_lowercase(), Some(v)),
+            None => (field.trim().to_ascii_lowercase(), None),
+        };
+        let need = || v.ok_or_else(|| format!("invalid field '{field}' must be a key=value pair"));
+        match k.as_str() {
+            "type" => m["Type"] = json!(need()?),
+            "source" | "src" => m["Source"] = json!(need()?),
+            "target" | "destination" | "dst" => m["Target"] = json!(need()?),
+            "readonly" | "ro" => m["ReadOnly"] = json!(truth(&k, v)?),
+            "bind-propagation" => m["BindOptions"]["Propagation"] = json!(need()?),
+            "volume-nocopy" => m["VolumeOptions"]["NoCopy"] = json!(truth(&k, v)?),
+            "volume-driver" => m["VolumeOptions"]["DriverConfig"]["Name"] = json!(need()?),
+            "volume-label" => {
+                let (lk, lv) = need()?.split_once('=').unwrap_or((need()?, ""));
+                m["VolumeOptions"]["Labels"][lk] = json!(lv);
+            }
+            "volume-opt" => {
+                let (ok, ov) = need()?.split_once('=').unwrap_or((need()?, ""));
+                m["VolumeOptions"]["DriverConfig"]["Options"][ok] = json!(ov);
+            }
+            "tmpfs-size" => m["TmpfsOptions"]["SizeBytes"] = json!(parse_bytes(need()?).ok_or_else(|| format!("invalid tmpfs-size {:?}", v.unwrap_or_default()))?),
+            "tmpfs-mode" => m["TmpfsOptions"]["Mode"] = json!(u32::from_str_radix(need()?, 8).map_err(|_| format!("invalid tmpfs-mode {:?}", v.unwrap_or_default()))?),
+            "consistency" => m["Consistency"] = json!(need()?),
+            "" => {}
+            other => return Err(format!("unexpected key '{other}' in '{field}'")),
+        }
+    }
+    if m["Target"].is_null() {
+        return Err("target is required".into());
+    }
+    Ok(m)
+}
+
 #[derive(Default)]
 pub struct CreateOpts {
     pub name: Option<String>,
@@ -249,7 +295,25 @@ pub fn parse_create(cmd: &str, mut p: lexopt::Parser) -> anyhow::Result<CreateOp
             Short('i') | Long("interactive") => return Err(u("-i/--interactive needs attach, which is not implemented yet".into())),
             Short('p') | Long("publish") => o.publish.push(val(&mut p)?),
             Short('P') | Long("publish-all") => o.publish_all = true,
-            Short('v') | Long("volume") => return Err(u("-v/--volume is not implemented yet".into())),
+            Short('v') | Long("volume") => {
+                let v = val(&mut p)?;
+                // `-v /path` alone is an anonymous volume (Config.Volumes), as docker's CLI sends it.
+                if v.starts_with('/') && !v.contains(':') {
+                    let m = o.config.entry("Volumes").or_insert_with(|| json!({}));
+                    m[v.as_str()] = json!({});
+                } else {
+                    o.push("Binds", json!(v));
+                }
+            }
+            Long("mount") => {
+                let v = val(&mut p)?;
+                let m = mount(&v).map_err(|e| u(format!("invalid argument {v:?} for \"--mount\" flag: {e}")))?;
+                o.push("Mounts", m);
+            }
+            Long("volumes-from") => {
+                let v = val(&mut p)?;
+                o.push("VolumesFrom", json!(v));
+            }
             Value(v) => {
                 o.image = v.string()?;
                 for r in p.raw_args()? {
@@ -376,5 +440,13 @@ mod tests {
         assert_eq!(b["HostConfig"]["Tmpfs"], json!({"/run": "size=1m"}));
         assert_eq!(b["StopTimeout"], 3);
         assert!(parse_create("run", lexopt::Parser::from_args(["--log-driver", "syslog", "img"])).is_err());
+        let m = mount("type=bind,src=/a,dst=/b,readonly,bind-propagation=rshared").unwrap();
+        assert_eq!(m, json!({"Type": "bind", "Source": "/a", "Target": "/b", "ReadOnly": true, "BindOptions": {"Propagation": "rshared"}}));
+        assert_eq!(mount("type=tmpfs,target=/t,tmpfs-size=1m,tmpfs-mode=1770").unwrap()["TmpfsOptions"], json!({"SizeBytes": 1048576, "Mode": 0o1770}));
+        assert!(mount("type=volume,source=v").is_err());
+        assert!(mount("bogus=1,target=/x").is_err());
+        let o = parse_create("run", lexopt::Parser::from_args(["-v", "/anon", "-v", "data:/data:ro", "img"])).unwrap();
+        let b = body(&o, false);
+        assert_eq!((b["Volumes"].clone(), b["HostConfig"]["Binds"].clone()), (json!({"/anon": {}}), json!(["data:/data:ro"])));
     }
 }

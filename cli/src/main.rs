@@ -7,6 +7,7 @@ mod create;
 mod exec;
 mod format;
 mod network;
+mod volume;
 mod http;
 mod import;
 
@@ -159,6 +160,7 @@ fn run() -> anyhow::Result<i32> {
         "logs" => containers::logs(&c, p),
         "wait" => containers::wait(&c, p),
         "port" => network::port(&c, p),
+        "volume" => volume::volume(&c, p),
         "import" | "image-import" => import::import(&c, p),
         "exec" => exec::exec(&c, p),
         "history" | "image-history" => commands::history(&c, p),

@@ -8,6 +8,7 @@ mod images;
 mod network;
 mod registry;
 mod time;
+mod volumes;
 
 use std::path::Path;
 use std::sync::atomic::{AtomicUsize, Ordering};

@@ -27,12 +27,14 @@ fn is_unset(v: &Value) -> bool {
     }
 }
 
-const CONFIG_KEYS: &[&str] = &["Image", "Cmd", "Entrypoint", "Env", "WorkingDir", "User", "Tty", "OpenStdin", "Labels", "Hostname", "AttachStdin", "AttachStdout", "AttachStderr", "StdinOnce", "StopSignal", "StopTimeout"];
+const CONFIG_KEYS: &[&str] = &["Image", "Cmd", "Entrypoint", "Env", "WorkingDir", "User", "Tty", "OpenStdin", "Labels", "Hostname", "AttachStdin", "AttachStdout", "AttachStderr", "StdinOnce", "StopSignal", "StopTimeout", "Volumes"];
 const HOST_KEYS: &[&str] = &[
     "PortBindings", "PublishAllPorts", "NetworkMode", "AutoRemove", "Memory", "MemorySwap", "PidsLimit",
     // hostconfig::normalize's:
     "Privileged", "ReadonlyRootfs", "CapAdd", "CapDrop", "SecurityOpt", "Devices", "Ulimits", "Sysctls", "Tmpfs", "ShmSize",
     "CpuShares", "NanoCpus", "CpuPeriod", "CpuQuota", "CpusetCpus", "CpusetMems", "BlkioWeight", "MemoryReservation", "LogConfig",
+    // binds::resolve's:
+    "Binds", "Mounts", "VolumesFrom",
 ];
 
 fn refuse_others(obj: &Map<String, Value>, allowed: &[&str], what: &str) -> Result<()> {
@@ -194,8 +196,46 @@ pub async fn create(s: Arc<State>, q: &Query, body: Bytes) -> Result<hyper::Resp
     if let Some(h) = host_config.as_object_mut() {
         h.extend(checked);
     }
+    // Mounts: the create's, --volumes-from's, and anonymous volumes for the VOLUMEs.
+    let config_volumes = cfg_obj.get("Volumes").cloned().unwrap_or(Value::Null);
+    let mut tmpfs = host_config["Tmpfs"].as_object().cloned().unwrap_or_default();
+    let mut mounts = containers::binds::resolve(&host, &config_volumes, img_cfg.get("Volumes").unwrap_or(&Value::Null), &mut tmpfs, |n| {
+        let other = s.containers.resolve(n)?;
+        s.containers.mounts(&other.id)
+    })?;
+    host_config["Tmpfs"] = Value::Object(tmpfs);
+    if config_volumes.is_object() {
+        config["Volumes"] = config_volumes;
+    }
+    let mut made_anonymous = Vec::new();
+    let made = (|| -> Result<()> {
+        for m in &mut mounts {
+            if m.typ == "volume" {
+                if m.name.is_empty() {
+                    m.name = containers::random_id()?;
+                    made_anonymous.push(m.name.clone());
+                    s.containers.volumes.create(&m.name, &m.labels, true)?;
+                } else {
+                    s.containers.volumes.create(&m.name, &m.labels, false)?;
+                }
+            } else if m.create_source && !std::path::Path::new(&m.source).exists() {
+                // -v creates a missing host directory, as docker's does (--mount refuses).
+                std::fs::create_dir_all(&m.source).map_err(|e| Error::io("creating the bind source", std::path::Path::new(&m.source), e))?;
+            }
+        }
+        Ok(())
+    })();
     let files = containers::etc_files(&hostname, host_network);
-    let c = s.containers.create(&id, name.as_deref(), config["Image"].as_str().unwrap_or_default(), &img.id.to_string(), &config, &host_config, &files)?;
+    let created = made.and_then(|_| s.containers.create(&id, name.as_deref(), config["Image"].as_str().unwrap_or_default(), &img.id.to_string(), &config, &host_config, &files, &mounts));
+    let c = match created {
+        Ok(c) => c,
+        Err(e) => {
+            for v in made_anonymous {
+                let _ = s.containers.volumes.remove(&v, true);
+            }
+            return Err(e);
+        }
+    };
     tracing::info!(container = %c.id, name = %c.name, image = %c.image, "container created");
     Ok(json(StatusCode::CREATED, &json!({"Id": c.id, "Warnings": []})))
 }
@@ -266,8 +306,7 @@ pub async fn remove(s: Arc<State>, name: &str, q: &Query) -> Result<hyper::Respo
     if q.flag("link")? {
         return Err(Error::BadParameter("links are not implemented".into()));
     }
-    // No volumes yet: `v` has nothing to remove.
-    q.flag("v")?;
+    let volumes = q.flag("v")?;
     let force = q.flag("force")?;
     let c = current(&s, name).await?;
     if c.running() {
@@ -281,7 +320,7 @@ pub async fn remove(s: Arc<State>, name: &str, q: &Query) -> Result<hyper::Respo
             }
         }
     }
-    s.containers.remove(&c).await?;
+    s.containers.remove(&c, volumes).await?;
     tracing::info!(container = %c.id, "container removed");
     Ok(empty(StatusCode::NO_CONTENT))
 }
@@ -416,7 +455,7 @@ pub async fn inspect(s: Arc<State>, name: &str, q: &Query) -> Result<hyper::Resp
             "WorkDir": dir.join("work"),
             "MergedDir": dir.join("rootfs"),
         }},
-        "Mounts": [],
+        "Mounts": s.containers.mounts(&c.id)?.iter().map(|m| m.to_json(|n| s.containers.volumes.data_dir(n))).collect::<Vec<_>>(),
         "Config": c.config,
         "NetworkSettings": match s.containers.net.endpoint(&c.id) {
             Some(ep) => json!({"IPAddress": ep.ip.to_string(), "IPPrefixLen": ep.prefix, "Gateway": ep.gateway.to_string(), "MacAddress": ep.mac, "Ports": crate::network::ports::settings(&ep.ports),
@@ -561,8 +600,8 @@ mod tests {
         assert!(refuse_others(&m, CONFIG_KEYS, "Config").is_ok());
         let m = json!({"ExposedPorts": {"80/tcp": {}}}).as_object().cloned().unwrap();
         assert!(refuse_others(&m, CONFIG_KEYS, "Config").unwrap_err().to_string().contains("Config.ExposedPorts"));
-        let m = json!({"RestartPolicy": {"Name": "no"}, "LogConfig": {"Type": "json-file", "Config": {}}, "Binds": ["/a:/b"]}).as_object().cloned().unwrap();
-        assert!(refuse_others(&m, HOST_KEYS, "HostConfig").unwrap_err().to_string().contains("HostConfig.Binds"));
+        let m = json!({"RestartPolicy": {"Name": "no"}, "LogConfig": {"Type": "json-file", "Config": {}}, "Links": ["a:b"]}).as_object().cloned().unwrap();
+        assert!(refuse_others(&m, HOST_KEYS, "HostConfig").unwrap_err().to_string().contains("HostConfig.Links"));
     }
 
     #[test]

@@ -5,6 +5,7 @@ mod containers;
 mod exec;
 mod images;
 mod system;
+mod volumes;
 
 use std::convert::Infallible;
 use std::pin::Pin;
@@ -131,6 +132,26 @@ impl Query {
         }
     }
 
+    /// `filters` as JSON, `{"label":["a=b"]}` or the old `{"label":{"a=b":true}}`,
+    /// as (name, value) pairs; a filter not in `allowed` is refused.
+    pub fn filters(&self, allowed: &[&str]) -> Result<Vec<(String, String)>> {
+        let Some(raw) = self.get("filters").filter(|f| !f.is_empty()) else { return Ok(vec![]) };
+        let v: serde_json::Value = serde_json::from_str(raw).map_err(|e| Error::BadParameter(format!("invalid filters: {e}")))?;
+        let obj = v.as_object().ok_or_else(|| Error::BadParameter("invalid filters: expected an object".into()))?;
+        let mut out = Vec::new();
+        for (k, vals) in obj {
+            if !allowed.contains(&k.as_str()) {
+                return Err(Error::BadParameter(format!("invalid filter '{k}'")));
+            }
+            match vals {
+                serde_json::Value::Array(a) => out.extend(a.iter().filter_map(|x| x.as_str()).map(|x| (k.clone(), x.to_string()))),
+                serde_json::Value::Object(o) => out.extend(o.keys().map(|x| (k.clone(), x.clone()))),
+                _ => return Err(Error::BadParameter(format!("invalid filter {k:?}"))),
+            }
+        }
+        Ok(out)
+    }
+
     /// Refuses parameters a handler does not implement, so nothing is
     /// silently ignored.
     pub fn only(&self, allowed: &[&str]) -> Result<()> {
@@ -187,6 +208,14 @@ async fn route(state: Arc<State>, req: Request<Incoming>) -> Result<Response<Bod
         (&Method::POST, p) if p.starts_with("/images/") && p.ends_with("/tag") => images::tag(&state, &name(p, "/tag")?, &q),
         (&Method::GET, p) if p.starts_with("/images/") && p.ends_with("/history") => images::history(&state, &name(p, "/history")?),
         (&Method::DELETE, p) if p.starts_with("/images/") => images::remove(&state, &name(p, "")?, &q),
+        (&Method::POST, "/volumes/create") => {
+            let body = req.into_body().collect().await.map_err(|e| Error::BadParameter(format!("reading the body: {e}")))?.to_bytes();
+            volumes::create(&state, &body)
+        }
+        (&Method::GET, "/volumes") => volumes::list(&state, &q),
+        (&Method::POST, "/volumes/prune") => volumes::prune(&state, &q),
+        (&Method::GET, p) if p.starts_with("/volumes/") => volumes::inspect(&state, &decode(&p["/volumes/".len()..])),
+        (&Method::DELETE, p) if p.starts_with("/volumes/") => volumes::remove(&state, &decode(&p["/volumes/".len()..]), &q),
         (&Method::POST, "/containers/create") => {
             let body = req.into_body().collect().await.map_err(|e| Error::BadParameter(format!("reading the body: {e}")))?.to_bytes();
             containers::create(state, &q, body).await

@@ -8,6 +8,7 @@
 //! second), so a berthd restarted after a crash finds running containers
 //! still running (their shim is alive) and exited ones with their status.
 
+pub mod binds;
 pub mod exec;
 pub mod hostconfig;
 pub mod mount;
@@ -126,6 +127,7 @@ pub struct Containers {
     removed: Mutex<HashMap<String, i64>>,
     /// Bridge networking: netns, veth, lease, firewall.
     pub net: crate::network::Network,
+    pub volumes: crate::volumes::Volumes,
 }
 
 /// What the shim left in exit.json.
@@ -224,7 +226,8 @@ impl Containers {
         db.pragma_update(None, "synchronous", "FULL")?;
         db.execute_batch(SCHEMA)?;
         let net = crate::network::Network::open(&paths.data_root, &paths.exec_root)?;
-        Ok(Containers { db: Mutex::new(db), paths, transitions: tokio::sync::Mutex::new(()), removed: Mutex::new(HashMap::new()), net })
+        let volumes = crate::volumes::Volumes::open(&paths.data_root)?;
+        Ok(Containers { db: Mutex::new(db), paths, transitions: tokio::sync::Mutex::new(()), removed: Mutex::new(HashMap::new()), net, volumes })
     }
 
     fn db(&self) -> std::sync::MutexGuard<'_, Connection> {
@@ -284,7 +287,7 @@ impl Containers {
     /// Records a new container and makes its directory; nothing is left of
     /// either if one fails.
     #[allow(clippy::too_many_arguments)]
-    pub fn create(&self, id: &str, name: Option<&str>, image: &str, image_id: &str, config: &Value, host_config: &Value, files: &[(&str, String)]) -> Result<Container> {
+    pub fn create(&self, id: &str, name: Option<&str>, image: &str, image_id: &str, config: &Value, host_config: &Value, files: &[(&str, String)], mounts: &[binds::MountPoint]) -> Result<Container> {
         let id = id.to_string();
         let name = match name {
             Some(n) => n.strip_prefix('/').unwrap_or(n).to_string(),
@@ -310,10 +313,21 @@ impl Containers {
             return Err(e);
         }
         let created = crate::time::rfc3339_now();
-        let r = self.db().execute(
-            "INSERT INTO containers (id, name, created, image, image_id, config, host_config, status) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, 'created')",
-            params![id, name, created, image, image_id, config.to_string(), host_config.to_string()],
-        );
+        let r = (|| -> rusqlite::Result<()> {
+            let mut db = self.db();
+            let tx = db.transaction()?;
+            tx.execute(
+                "INSERT INTO containers (id, name, created, image, image_id, config, host_config, status) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, 'created')",
+                params![id, name, created, image, image_id, config.to_string(), host_config.to_string()],
+            )?;
+            for m in mounts {
+                tx.execute(
+                    "INSERT INTO container_mounts (container_id, destination, type, name, source, rw, propagation, nocopy, mode) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+                    params![id, m.destination, m.typ, m.name, m.source, m.rw as i64, m.propagation, m.nocopy as i64, m.mode],
+                )?;
+            }
+            tx.commit()
+        })();
         if let Err(e) = r {
             let _ = std::fs::remove_dir_all(&dir);
             if let rusqlite::Error::SqliteFailure(f, _) = &e {
@@ -325,6 +339,30 @@ impl Containers {
             return Err(e.into());
         }
         self.get(&id)?.ok_or_else(|| Error::Internal("container vanished after insert".into()))
+    }
+
+    /// The container's mount points, parents first.
+    pub fn mounts(&self, id: &str) -> Result<Vec<binds::MountPoint>> {
+        let db = self.db();
+        let mut st = db.prepare("SELECT type, name, source, destination, rw, propagation, nocopy, mode FROM container_mounts WHERE container_id = ?1")?;
+        let mut v = st
+            .query_map([id], |r| {
+                Ok(binds::MountPoint {
+                    typ: r.get(0)?,
+                    name: r.get(1)?,
+                    source: r.get(2)?,
+                    destination: r.get(3)?,
+                    rw: r.get::<_, i64>(4)? != 0,
+                    propagation: r.get(5)?,
+                    nocopy: r.get::<_, i64>(6)? != 0,
+                    mode: r.get(7)?,
+                    create_source: false,
+                    labels: Default::default(),
+                })
+            })?
+            .collect::<rusqlite::Result<Vec<_>>>()?;
+        v.sort_by_key(|m| Path::new(&m.destination).components().count());
+        Ok(v)
     }
 
     fn set_running(&self, id: &str, pid: i64) -> Result<()> {
@@ -387,7 +425,8 @@ impl Containers {
             }
             if c.status == "exited" && c.auto_remove() {
                 self.removed.lock().unwrap_or_else(|p| p.into_inner()).insert(c.id.clone(), c.exit_code);
-                self.remove_locked(&c)?;
+                // --rm takes the container's anonymous volumes with it, as docker's.
+                self.remove_locked(&c, true)?;
                 tracing::info!(container = %c.id, "auto-removed");
                 return Ok(None);
             }
@@ -458,6 +497,8 @@ impl Containers {
             pids_limit: h["PidsLimit"].as_i64().unwrap_or(0),
             netns: None,
             host: h.clone(),
+            mounts: vec![],
+            volume_root: self.paths.data_root.join("volumes"),
         };
         let dir = self.dir(&c.id);
         let mut o = o;
@@ -479,6 +520,14 @@ impl Containers {
                 return Err(Error::Conflict(format!("cannot join network of a non running container: {other}")));
             }
             o.netns = Some(format!("/proc/{}/ns/net", t.pid));
+        }
+        o.mounts = self.mounts(&c.id)?;
+        for m in &o.mounts {
+            if m.typ == "volume" && !m.nocopy {
+                self.fill_volume(rootfs, m)?;
+            } else if m.typ == "bind" && !Path::new(&m.source).exists() {
+                return Err(Error::BadParameter(format!("bind source path does not exist: {}", m.source)));
+            }
         }
         let cfg = spec::config(&c.id, &dir, &p, &u, &o)?;
         write_atomic(&dir.join("config.json"), &serde_json::to_vec_pretty(&cfg).unwrap_or_default())?;
@@ -526,6 +575,21 @@ impl Containers {
         // Nothing of this run stays but the log.
         let _ = std::fs::remove_file(state.join("exit.json"));
         Err(Error::Internal(format!("failed to create task for container: {msg}")))
+    }
+
+    /// docker's copy-up: an empty volume gets what the image has at its
+    /// mount point, the first time a container mounts it.
+    fn fill_volume(&self, rootfs: &Path, m: &binds::MountPoint) -> Result<()> {
+        let data = self.volumes.data_dir(&m.name);
+        if !crate::volumes::is_empty_dir(&data) {
+            return Ok(());
+        }
+        let src = berth_runtime::rootfs::mounts::secure_join(rootfs, Path::new(&m.destination)).map_err(|e| Error::Internal(format!("resolving {} in the rootfs: {e}", m.destination)))?;
+        if std::fs::symlink_metadata(&src).is_ok_and(|md| md.is_dir()) {
+            crate::volumes::copy_up(&src, &data)?;
+            tracing::info!(volume = %m.name, path = %m.destination, "volume filled from the image");
+        }
+        Ok(())
     }
 
     /// Sends `sig` to the container's init (through the runtime).
@@ -590,17 +654,23 @@ impl Containers {
     }
 
     /// Removes a stopped container: rootfs unmounted, directories and row gone.
-    pub async fn remove(&self, c: &Container) -> Result<()> {
+    /// `volumes`: also its anonymous volumes no other container uses (`rm -v`).
+    pub async fn remove(&self, c: &Container, volumes: bool) -> Result<()> {
         let _g = self.transitions.lock().await;
         let Some(c) = self.get(&c.id)? else { return Ok(()) };
         if c.running() {
             return Err(Error::Conflict(format!("cannot remove container \"/{}\": container is running: stop the container before removing or force remove", c.name)));
         }
-        self.remove_locked(&c)
+        self.remove_locked(&c, volumes)
     }
 
-    fn remove_locked(&self, c: &Container) -> Result<()> {
+    fn remove_locked(&self, c: &Container, volumes: bool) -> Result<()> {
         mount::unmount(&self.dir(&c.id).join("rootfs"))?;
+        let anonymous: Vec<String> = if volumes {
+            self.mounts(&c.id)?.into_iter().filter(|m| m.typ == "volume").map(|m| m.name).filter(|n| self.volumes.get(n).ok().flatten().is_some_and(|v| v.anonymous)).collect()
+        } else {
+            vec![]
+        };
         self.net.detach(&c.id)?;
         for d in [self.dir(&c.id), self.state_dir(&c.id)] {
             match std::fs::remove_dir_all(&d) {
@@ -609,8 +679,19 @@ impl Containers {
                 Err(e) => return Err(Error::io("removing", &d, e)),
             }
         }
-        self.db().execute("DELETE FROM containers WHERE id = ?1", [&c.id])?;
+        {
+            let mut db = self.db();
+            let tx = db.transaction()?;
+            tx.execute("DELETE FROM container_mounts WHERE container_id = ?1", [&c.id])?;
+            tx.execute("DELETE FROM containers WHERE id = ?1", [&c.id])?;
+            tx.commit()?;
+        }
         self.exec_forget(&c.id);
+        for v in anonymous {
+            if let Err(e) = self.volumes.remove(&v, true) {
+                tracing::warn!(container = %c.id, volume = %v, error = %e.chain(), "removing an anonymous volume");
+            }
+        }
         Ok(())
     }
 

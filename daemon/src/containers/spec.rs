@@ -137,6 +137,10 @@ pub struct Options {
     /// The stored HostConfig: security and resource options as
     /// `hostconfig::normalize` left them.
     pub host: Value,
+    /// Binds and volumes, parents first.
+    pub mounts: Vec<super::binds::MountPoint>,
+    /// `<data-root>/volumes`: a volume's data is `<name>/_data` beneath.
+    pub volume_root: std::path::PathBuf,
 }
 
 /// Docker's default device rules: deny all, then the usual character devices.
@@ -315,6 +319,14 @@ pub fn config(id: &str, dir: &Path, p: &Process, u: &User, o: &Options) -> Resul
             mounts.push(json!({"destination": dest, "type": "tmpfs", "source": "tmpfs", "options": o}));
         }
     }
+    for m in &o.mounts {
+        let source = if m.typ == "volume" { o.volume_root.join(&m.name).join("_data") } else { std::path::PathBuf::from(&m.source) };
+        let mut opts = vec!["rbind".to_string(), if m.propagation.is_empty() { "rprivate".to_string() } else { m.propagation.clone() }];
+        if !m.rw {
+            opts.push("ro".into());
+        }
+        mounts.push(json!({"destination": m.destination, "type": "bind", "source": source, "options": opts}));
+    }
     let mut namespaces = vec![json!({"type": "mount"}), json!({"type": "pid"}), json!({"type": "ipc"}), json!({"type": "uts"}), json!({"type": "cgroup"})];
     if let Some(p) = &o.netns {
         namespaces.push(json!({"type": "network", "path": p}));
@@ -351,6 +363,13 @@ pub fn config(id: &str, dir: &Path, p: &Process, u: &User, o: &Options) -> Resul
         "devices": devs,
         "sysctl": h["Sysctls"].as_object().cloned().unwrap_or_default(),
     });
+    // A shared or slave bind needs a rootfs that propagates too, as docker sets it.
+    let props: Vec<&str> = o.mounts.iter().map(|m| m.propagation.as_str()).collect();
+    if props.iter().any(|p| p.ends_with("shared")) {
+        linux["rootfsPropagation"] = json!("rshared");
+    } else if props.iter().any(|p| p.ends_with("slave")) {
+        linux["rootfsPropagation"] = json!("rslave");
+    }
     if !privileged {
         linux["maskedPaths"] = json!(berth_runtime::security::MASKED_PATHS);
         linux["readonlyPaths"] = json!(berth_runtime::security::READONLY_PATHS);
