@@ -48,6 +48,9 @@ pub fn run(c: &Client, p: lexopt::Parser) -> R {
             _ => return Err(e),
         },
     };
+    if !o.detach && (o.interactive || o.tty) {
+        return run_attached(c, &o, &id);
+    }
     if let Err(e) = c.request("POST", &format!("/containers/{id}/start"), &[])?.ok() {
         let m = e.to_string();
         eprintln!("berth: {m}");
@@ -67,6 +70,95 @@ pub fn run(c: &Client, p: lexopt::Parser) -> R {
         c.request("DELETE", &format!("/containers/{id}?v=1"), &[])?.ok()?;
     }
     Ok(code as i32)
+}
+
+/// `run -i`/`-t` in the foreground: attach first (so no output is missed),
+/// start, relay the terminal; then the exit code, or 0 when detached.
+fn run_attached(c: &Client, o: &crate::create::CreateOpts, id: &str) -> R {
+    let h = match attach_stream(c, id, o.interactive, o.detach_keys.as_deref()) {
+        Ok(h) => h,
+        Err(e) => {
+            eprintln!("berth: {e}");
+            if o.rm {
+                let _ = c.request("DELETE", &format!("/containers/{id}?force=1&v=1"), &[]);
+            }
+            return Ok(125);
+        }
+    };
+    if let Err(e) = c.request("POST", &format!("/containers/{id}/start"), &[])?.ok() {
+        let m = e.to_string();
+        eprintln!("berth: {m}");
+        if o.rm {
+            let _ = c.request("DELETE", &format!("/containers/{id}?force=1&v=1"), &[]);
+        }
+        return Ok(run_failure(&m));
+    }
+    match relay_attached(c, id, h, o.interactive, o.tty, true)? {
+        None => Ok(0),
+        Some(code) => {
+            if o.rm {
+                c.request("DELETE", &format!("/containers/{id}?v=1"), &[])?.ok()?;
+            }
+            Ok(code as i32)
+        }
+    }
+}
+
+/// The hijacked attach stream of a container (started or not yet).
+fn attach_stream(c: &Client, id: &str, stdin: bool, keys: Option<&str>) -> anyhow::Result<crate::hijack::Hijacked> {
+    let mut q = format!("stream=1&stdin={}&stdout=1&stderr=1", stdin as u8);
+    if let Some(k) = keys {
+        q.push_str(&format!("&detachKeys={}", encode_query(k)));
+    }
+    crate::hijack::upgrade(c, &format!("/containers/{}/attach?{q}", encode_path(id)), "")
+}
+
+/// Relays an attach until it ends; Some(exit code) when the container
+/// ended, None when we detached and it runs on.
+fn relay_attached(c: &Client, id: &str, h: crate::hijack::Hijacked, stdin: bool, tty: bool, close_stdin: bool) -> anyhow::Result<Option<i64>> {
+    if tty {
+        if let Some((rows, cols)) = crate::hijack::term_size() {
+            let _ = c.request("POST", &format!("/containers/{}/resize?h={rows}&w={cols}", encode_path(id)), &[]);
+        }
+    }
+    h.pump(stdin, tty, close_stdin)?;
+    let v = c.request("GET", &format!("/containers/{}/json", encode_path(id)), &[])?.ok()?.json()?;
+    if v["State"]["Running"] == true {
+        eprintln!("read escape sequence");
+        return Ok(None);
+    }
+    Ok(Some(wait_code(c, id)?))
+}
+
+/// `berth attach [--no-stdin] [--detach-keys K] CONTAINER`.
+pub fn attach(c: &Client, mut p: lexopt::Parser) -> R {
+    let (mut no_stdin, mut keys, mut name) = (false, None, None);
+    while let Some(a) = p.next().map_err(|e| usage("attach", e.to_string()))? {
+        match a {
+            Long("no-stdin") => no_stdin = true,
+            Long("detach-keys") => keys = Some(p.value()?.string()?),
+            Long("sig-proxy") => {
+                let v = p.optional_value().map(|v| v.string()).transpose()?;
+                if !matches!(v.as_deref(), Some("false")) {
+                    return Err(usage("attach", "--sig-proxy: berth does not forward signals to the container; only --sig-proxy=false is accepted"));
+                }
+            }
+            Value(v) if name.is_none() => name = Some(v.string()?),
+            Value(_) => return Err(usage("attach", "\"berth attach\" requires exactly 1 argument.")),
+            o => return Err(usage("attach", o.unexpected().to_string())),
+        }
+    }
+    let name = name.ok_or_else(|| usage("attach", "\"berth attach\" requires exactly 1 argument.\n\nUsage:  berth attach [OPTIONS] CONTAINER"))?;
+    let v = c.request("GET", &format!("/containers/{}/json", encode_path(&name)), &[])?.ok()?.json()?;
+    if v["State"]["Running"] != true {
+        anyhow::bail!("You cannot attach to a stopped container, start it first");
+    }
+    let id = v["Id"].as_str().unwrap_or_default().to_string();
+    let stdin = !no_stdin && v["Config"]["OpenStdin"] == true;
+    let tty = v["Config"]["Tty"] == true;
+    let h = attach_stream(c, &id, stdin, keys.as_deref())?;
+    // docker attach leaves the container's stdin open when ours ends, unless it was created StdinOnce.
+    Ok(relay_attached(c, &id, h, stdin, tty, false)?.unwrap_or(0) as i32)
 }
 
 fn wait_code(c: &Client, id: &str) -> anyhow::Result<i64> {
@@ -151,7 +243,36 @@ fn each(v: &[String], mut f: impl FnMut(&str) -> Result<(), HttpError>) -> R {
 }
 
 pub fn start(c: &Client, p: lexopt::Parser) -> R {
-    let v = names("start", p, |_, _| Ok(false))?;
+    let (mut attach, mut interactive, mut keys) = (false, false, None);
+    let v = names("start", p, |a, p| {
+        Ok(match a {
+            "-a" | "--attach" => {
+                attach = true;
+                true
+            }
+            "-i" | "--interactive" => {
+                interactive = true;
+                true
+            }
+            "--detach-keys" => {
+                keys = Some(p.value()?.string()?);
+                true
+            }
+            _ => false,
+        })
+    })?;
+    if attach || interactive {
+        if v.len() != 1 {
+            return Err(usage("start", "you cannot start and attach multiple containers at once"));
+        }
+        let info = c.request("GET", &format!("/containers/{}/json", encode_path(&v[0])), &[])?.ok()?.json()?;
+        let id = info["Id"].as_str().unwrap_or_default().to_string();
+        let stdin = interactive && info["Config"]["OpenStdin"] == true;
+        let tty = info["Config"]["Tty"] == true;
+        let h = attach_stream(c, &id, stdin, keys.as_deref())?;
+        c.request("POST", &format!("/containers/{}/start", encode_path(&id)), &[])?.ok()?;
+        return Ok(relay_attached(c, &id, h, stdin, tty, true)?.unwrap_or(0) as i32);
+    }
     each(&v, |n| {
         c.request("POST", &format!("/containers/{}/start", encode_path(n)), &[])?.ok()?;
         println!("{n}");

@@ -147,6 +147,8 @@ pub struct CreateOpts {
     pub rm: bool,
     pub detach: bool,
     pub tty: bool,
+    pub interactive: bool,
+    pub detach_keys: Option<String>,
     entrypoint: Option<String>,
     network: Option<String>,
     labels: Vec<String>,
@@ -292,7 +294,8 @@ pub fn parse_create(cmd: &str, mut p: lexopt::Parser) -> anyhow::Result<CreateOp
                 let (k, x) = v.split_once('=').ok_or_else(|| invalid(&v, "--log-opt"))?;
                 o.log_opts.insert(k.to_string(), json!(x));
             }
-            Short('i') | Long("interactive") => return Err(u("-i/--interactive needs attach, which is not implemented yet".into())),
+            Short('i') | Long("interactive") => o.interactive = true,
+            Long("detach-keys") => o.detach_keys = Some(val(&mut p)?),
             Short('p') | Long("publish") => o.publish.push(val(&mut p)?),
             Short('P') | Long("publish-all") => o.publish_all = true,
             Short('v') | Long("volume") => {
@@ -340,6 +343,10 @@ pub fn body(o: &CreateOpts, auto_remove: bool) -> Value {
         "Image": o.image,
         "Env": o.env,
         "Tty": o.tty,
+        "OpenStdin": o.interactive,
+        // Attached, the container's stdin ends with ours (docker's StdinOnce).
+        "StdinOnce": o.interactive && !o.detach,
+        "AttachStdin": o.interactive && !o.detach,
         "AttachStdout": !o.detach,
         "AttachStderr": !o.detach,
         "Labels": labels,

@@ -6,6 +6,7 @@ mod containers;
 mod create;
 mod exec;
 mod format;
+mod hijack;
 mod network;
 mod volume;
 mod http;
@@ -134,7 +135,7 @@ fn run() -> anyhow::Result<i32> {
                 "ls" | "list" | "ps" => "ps".to_string(),
                 "rm" | "remove" => "rm".to_string(),
                 "inspect" => "container-inspect".to_string(),
-                "run" | "create" | "start" | "stop" | "kill" | "logs" | "wait" | "exec" => sub,
+                "run" | "create" | "start" | "stop" | "kill" | "logs" | "wait" | "exec" | "attach" => sub,
                 other => return Err(usage("container", format!("unknown command \"{other}\" for \"berth container\""))),
             }
         }
@@ -161,6 +162,7 @@ fn run() -> anyhow::Result<i32> {
         "wait" => containers::wait(&c, p),
         "port" => network::port(&c, p),
         "volume" => volume::volume(&c, p),
+        "attach" => containers::attach(&c, p),
         "import" | "image-import" => import::import(&c, p),
         "exec" => exec::exec(&c, p),
         "history" | "image-history" => commands::history(&c, p),

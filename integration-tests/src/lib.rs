@@ -4,6 +4,7 @@
 
 pub mod containers;
 pub mod daemon;
+pub mod pty;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};

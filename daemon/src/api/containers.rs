@@ -144,6 +144,10 @@ pub async fn create(s: Arc<State>, q: &Query, body: Bytes) -> Result<hyper::Resp
         "WorkingDir": cfg_obj.get("WorkingDir").and_then(Value::as_str).unwrap_or(""),
         "Tty": cfg_obj.get("Tty").and_then(Value::as_bool).unwrap_or(false),
         "OpenStdin": cfg_obj.get("OpenStdin").and_then(Value::as_bool).unwrap_or(false),
+        "StdinOnce": cfg_obj.get("StdinOnce").and_then(Value::as_bool).unwrap_or(false),
+        "AttachStdin": cfg_obj.get("AttachStdin").and_then(Value::as_bool).unwrap_or(false),
+        "AttachStdout": cfg_obj.get("AttachStdout").and_then(Value::as_bool).unwrap_or(false),
+        "AttachStderr": cfg_obj.get("AttachStderr").and_then(Value::as_bool).unwrap_or(false),
         "Labels": cfg_obj.get("Labels").filter(|l| l.is_object()).cloned().unwrap_or(json!({})),
         "Image": image,
     });

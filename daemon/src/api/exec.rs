@@ -14,7 +14,7 @@ use http_body_util::BodyExt;
 use hyper::body::Incoming;
 use hyper::{Request, StatusCode};
 use serde_json::{json, Value};
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::io::AsyncWriteExt;
 
 use super::containers::current;
 use super::{empty, json, stream_as, Body, Query};
@@ -22,29 +22,7 @@ use crate::containers::exec::Exec;
 use crate::error::{Error, Result};
 use crate::State;
 
-const IN_STDIN: u8 = 0;
-const IN_RESIZE: u8 = 3;
-const IN_CLOSE_STDIN: u8 = 4;
-
-fn frame(kind: u8, data: &[u8]) -> Vec<u8> {
-    let mut v = Vec::with_capacity(8 + data.len());
-    v.extend_from_slice(&[kind, 0, 0, 0]);
-    v.extend_from_slice(&(data.len() as u32).to_be_bytes());
-    v.extend_from_slice(data);
-    v
-}
-
-/// `ConsoleSize: [rows, cols]` as a resize frame.
-fn resize_frame(v: &Value) -> Option<Vec<u8>> {
-    let a = v.as_array()?;
-    let (h, w) = (a.first()?.as_u64()? as u16, a.get(1)?.as_u64()? as u16);
-    if h == 0 || w == 0 {
-        return None;
-    }
-    let mut p = h.to_be_bytes().to_vec();
-    p.extend_from_slice(&w.to_be_bytes());
-    Some(frame(IN_RESIZE, &p))
-}
+use super::hijack::{frame, read_frame, relay, resize_frame, switching_protocols, Relay};
 
 pub async fn create(s: Arc<State>, name: &str, body: Bytes) -> Result<hyper::Response<Body>> {
     let c = current(&s, name).await?;
@@ -140,19 +118,20 @@ pub async fn start(s: Arc<State>, id: &str, mut req: Request<Incoming>) -> Resul
     if upgrade {
         tokio::spawn(async move {
             match on_upgrade.await {
-                Ok(up) => relay(hyper_util::rt::TokioIo::new(up), sock, tty, stdin, failure).await,
+                Ok(up) => {
+                    let mut client = hyper_util::rt::TokioIo::new(up);
+                    if let Some(m) = failure {
+                        let _ = client.write_all(&if tty { m.into_bytes() } else { frame(2, m.as_bytes()) }).await;
+                        let _ = client.shutdown().await;
+                        return;
+                    }
+                    let o = Relay { tty, stdin, stdout: true, stderr: true, close_stdin_on_eof: true, detach_keys: vec![], pending: vec![] };
+                    relay(client, sock, o).await
+                }
                 Err(e) => tracing::debug!(error = %e, "exec upgrade failed"),
             }
         });
-        let r = hyper::Response::builder()
-            .status(StatusCode::SWITCHING_PROTOCOLS)
-            .header(hyper::header::CONNECTION, "Upgrade")
-            .header(hyper::header::UPGRADE, "tcp")
-            .header(hyper::header::CONTENT_TYPE, ct)
-            .header("api-version", super::API_VERSION)
-            .body(http_body_util::Empty::new().map_err(|never| match never {}).boxed())
-            .map_err(|e| Error::Internal(e.to_string()))?;
-        return Ok(r);
+        return switching_protocols(tty);
     }
     // Without an upgrade: output only, as a streamed body.
     let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
@@ -170,56 +149,4 @@ pub async fn start(s: Arc<State>, id: &str, mut req: Request<Incoming>) -> Resul
         }
     });
     Ok(stream_as(rx, ct))
-}
-
-async fn read_frame<R: AsyncRead + Unpin>(r: &mut R) -> Option<(u8, Vec<u8>)> {
-    let mut h = [0u8; 8];
-    r.read_exact(&mut h).await.ok()?;
-    let n = u32::from_be_bytes([h[4], h[5], h[6], h[7]]) as usize;
-    let mut data = vec![0u8; n];
-    r.read_exact(&mut data).await.ok()?;
-    Some((h[0], data))
-}
-
-/// Client ⇄ shim until the process's output ends (the shim closes the
-/// socket after recording the exit).
-async fn relay<IO: AsyncRead + AsyncWrite + Unpin + Send + 'static>(client: IO, shim: tokio::net::UnixStream, tty: bool, stdin: bool, failure: Option<String>) {
-    let (mut cr, mut cw) = tokio::io::split(client);
-    if let Some(m) = failure {
-        let _ = cw.write_all(&if tty { m.into_bytes() } else { frame(2, m.as_bytes()) }).await;
-        let _ = cw.shutdown().await;
-        return;
-    }
-    let (mut sr, mut sw) = shim.into_split();
-    let input = tokio::spawn(async move {
-        let mut buf = vec![0u8; 32 * 1024];
-        loop {
-            match cr.read(&mut buf).await {
-                Ok(0) | Err(_) => {
-                    if stdin {
-                        let _ = sw.write_all(&frame(IN_CLOSE_STDIN, &[])).await;
-                    }
-                    // The write half is handed back, not dropped: the shim
-                    // drops a client whose socket closes, and the output
-                    // must keep coming after our stdin ended.
-                    return sw;
-                }
-                Ok(n) if stdin => {
-                    if sw.write_all(&frame(IN_STDIN, &buf[..n])).await.is_err() {
-                        return sw;
-                    }
-                }
-                Ok(_) => {}
-            }
-        }
-    });
-    while let Some((kind, data)) = read_frame(&mut sr).await {
-        let r = if tty { cw.write_all(&data).await } else { cw.write_all(&frame(kind, &data)).await };
-        if r.is_err() {
-            break;
-        }
-        let _ = cw.flush().await;
-    }
-    let _ = cw.shutdown().await;
-    input.abort();
 }

@@ -1,8 +1,10 @@
 //! The Docker Engine API over HTTP/1.1: routing, version prefixes, bodies,
 //! and errors shaped as docker's `{"message": ...}`.
 
+mod attach;
 mod containers;
 mod exec;
+mod hijack;
 mod images;
 mod system;
 mod volumes;
@@ -245,6 +247,8 @@ async fn route(state: Arc<State>, req: Request<Incoming>) -> Result<Response<Bod
                     let body = req.into_body().collect().await.map_err(|e| Error::BadParameter(format!("reading the body: {e}")))?.to_bytes();
                     exec::create(state, &id, body).await
                 }
+                (&Method::POST, "attach") => attach::attach(state, &id, &q, req).await,
+                (&Method::POST, "resize") => attach::resize(state, &id, &q).await,
                 (&Method::POST, "stop") => containers::stop(state, &id, &q).await,
                 (&Method::POST, "kill") => containers::kill(state, &id, &q).await,
                 (&Method::POST, "wait") => containers::wait(state, &id, &q).await,

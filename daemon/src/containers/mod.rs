@@ -128,6 +128,10 @@ pub struct Containers {
     /// Bridge networking: netns, veth, lease, firewall.
     pub net: crate::network::Network,
     pub volumes: crate::volumes::Volumes,
+    /// Attach requests made before their container started (`docker run
+    /// -it` attaches, then starts): the first is handed the shim's socket
+    /// before the process runs, so it misses none of its output.
+    attach_waiters: Mutex<HashMap<String, Vec<tokio::sync::oneshot::Sender<std::os::unix::net::UnixStream>>>>,
 }
 
 /// What the shim left in exit.json.
@@ -227,7 +231,7 @@ impl Containers {
         db.execute_batch(SCHEMA)?;
         let net = crate::network::Network::open(&paths.data_root, &paths.exec_root)?;
         let volumes = crate::volumes::Volumes::open(&paths.data_root)?;
-        Ok(Containers { db: Mutex::new(db), paths, transitions: tokio::sync::Mutex::new(()), removed: Mutex::new(HashMap::new()), net, volumes })
+        Ok(Containers { db: Mutex::new(db), paths, transitions: tokio::sync::Mutex::new(()), removed: Mutex::new(HashMap::new()), net, volumes, attach_waiters: Mutex::new(HashMap::new()) })
     }
 
     fn db(&self) -> std::sync::MutexGuard<'_, Connection> {
@@ -550,23 +554,53 @@ impl Containers {
         if let Some(m) = max_size {
             cmd.arg("--log-max-size").arg(m.to_string()).arg("--log-max-file").arg(max_file.to_string());
         }
+        let waiters = self.attach_waiters.lock().unwrap_or_else(|p| p.into_inner()).remove(&c.id).unwrap_or_default();
+        if !waiters.is_empty() {
+            cmd.arg("--wait-attach");
+        }
         cmd.stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::null());
         let shim = self.paths.shim.clone();
-        let line = tokio::task::spawn_blocking(move || -> Result<String> {
+        let (first, line) = tokio::task::spawn_blocking(move || -> Result<(Option<std::os::unix::net::UnixStream>, String)> {
             let mut child = cmd.spawn().map_err(|e| Error::io("starting the shim", &shim, e))?;
             let mut line = String::new();
+            let mut first = None;
             if let Some(out) = child.stdout.take() {
-                let _ = std::io::BufReader::new(out).read_line(&mut line);
+                let mut r = std::io::BufReader::new(out);
+                let _ = r.read_line(&mut line);
+                // --wait-attach: the shim names its socket and waits for us before it starts the process.
+                if let Some(p) = serde_json::from_str::<Value>(line.trim()).ok().and_then(|v| v["attach"].as_str().map(PathBuf::from)) {
+                    first = std::os::unix::net::UnixStream::connect(&p).ok();
+                    line.clear();
+                    let _ = r.read_line(&mut line);
+                }
             }
             // The shim stays until the container exits; reap it then (after a
             // berthd restart it is init's child instead).
             std::thread::spawn(move || {
                 let _ = child.wait();
             });
-            Ok(line)
+            Ok((first, line))
         })
         .await
         .map_err(|e| Error::Internal(format!("shim task: {e}")))??;
+        // The first live waiter gets the socket that saw everything; the
+        // others connect now. A failed start drops them all (their clients see EOF).
+        let mut first = first;
+        for w in waiters {
+            if !line.contains("\"pid\"") {
+                break;
+            }
+            let sock = match first.take() {
+                Some(s) => s,
+                None => match std::os::unix::net::UnixStream::connect(state.join("attach.sock")) {
+                    Ok(s) => s,
+                    Err(_) => break,
+                },
+            };
+            if let Err(back) = w.send(sock) {
+                first = Some(back);
+            }
+        }
         let v: Value = serde_json::from_str(line.trim()).map_err(|_| Error::Internal(format!("the shim said {:?} (see {})", line.trim(), state.join("shim.log").display())))?;
         if let Some(pid) = v["pid"].as_i64() {
             return Ok(pid);
@@ -575,6 +609,19 @@ impl Containers {
         // Nothing of this run stays but the log.
         let _ = std::fs::remove_file(state.join("exit.json"));
         Err(Error::Internal(format!("failed to create task for container: {msg}")))
+    }
+
+    /// Waits for the container's next start to hand over a socket on its
+    /// shim (see `attach_waiters`).
+    pub fn wait_for_start(&self, id: &str) -> tokio::sync::oneshot::Receiver<std::os::unix::net::UnixStream> {
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        self.attach_waiters.lock().unwrap_or_else(|p| p.into_inner()).entry(id.to_string()).or_default().push(tx);
+        rx
+    }
+
+    /// The shim's attach socket of a running container.
+    pub fn attach_socket(&self, id: &str) -> PathBuf {
+        self.state_dir(id).join("attach.sock")
     }
 
     /// docker's copy-up: an empty volume gets what the image has at its
