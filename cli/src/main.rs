@@ -3,6 +3,7 @@
 
 mod commands;
 mod containers;
+mod archive;
 mod exec;
 mod format;
 mod network;
@@ -38,7 +39,11 @@ Commands:
   pull        Download an image from a registry
   rmi         Remove one or more images
   tag         Create a tag TARGET_IMAGE that refers to SOURCE_IMAGE
-  image       Manage images (ls, pull, rm, tag, inspect)
+  save        Save one or more images to a tar archive (streamed to STDOUT by default)
+  load        Load an image from a tar archive or STDIN
+  import      Import the contents of a tarball to create a filesystem image
+  history     Show the history of an image
+  image       Manage images (ls, pull, rm, tag, inspect, save, load, import, history)
   info        Display system-wide information
   version     Show the berth version information
 ";
@@ -114,12 +119,12 @@ fn run() -> anyhow::Result<i32> {
         "image" => {
             let sub = match p.next()? {
                 Some(Value(v)) => v.string()?,
-                _ => return Err(usage("image", "expected a subcommand: ls, pull, rm, tag, inspect")),
+                _ => return Err(usage("image", "expected a subcommand: ls, pull, rm, tag, inspect, save, load, import, history")),
             };
             match sub.as_str() {
                 "ls" | "list" => "images".to_string(),
                 "rm" | "remove" => "rmi".to_string(),
-                "pull" | "tag" | "inspect" | "import" | "history" => format!("image-{sub}"),
+                "pull" | "tag" | "inspect" | "import" | "history" | "save" | "load" => format!("image-{sub}"),
                 other => return Err(usage("image", format!("unknown command \"{other}\" for \"berth image\""))),
             }
         }
@@ -161,6 +166,8 @@ fn run() -> anyhow::Result<i32> {
         "import" | "image-import" => import::import(&c, p),
         "exec" => exec::exec(&c, p),
         "history" | "image-history" => commands::history(&c, p),
+        "save" | "image-save" => archive::save(&c, p),
+        "load" | "image-load" => archive::load(&c, p),
         other => Err(usage("", format!("unknown command \"{other}\" for \"berth\""))),
     }
 }

@@ -184,10 +184,7 @@ pub async fn create(s: Arc<State>, q: &Query, req: Request<Incoming>) -> Result<
     q.only(&["fromImage", "tag", "platform"])?;
     let r = pull_reference(q)?;
     let platform = q.get("platform").filter(|p| !p.is_empty()).map(Platform::parse).transpose()?;
-    let creds = match req.headers().get("x-registry-auth").and_then(|v| v.to_str().ok()) {
-        Some(h) => Credentials::from_header(h)?,
-        None => None,
-    };
+    let creds = registry_auth(&req)?;
     let resolved = pull::resolve(&s.registry, r, platform, creds).await?;
     let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
     let store = s.store.clone();
@@ -246,6 +243,82 @@ async fn import(s: Arc<State>, q: &Query, req: Request<Incoming>) -> Result<hype
     let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
     pull::emit(&tx, json!({"status": id.to_string()}));
     Ok(stream(rx))
+}
+
+/// `GET /images/get?names=...` and `GET /images/{name}/get`: the archive
+/// streams as it is written; every name is resolved first, so an unknown one
+/// is a 404 before any byte of tar.
+pub async fn save(s: Arc<State>, names: Vec<String>, q: &Query) -> Result<hyper::Response<Body>> {
+    q.only(&["names", "platform"])?;
+    if q.get("platform").is_some_and(|p| !p.is_empty()) {
+        return Err(Error::BadParameter("save --platform is not supported: images here are single-platform, save them without it".into()));
+    }
+    let store = s.store.clone();
+    let plan = tokio::task::spawn_blocking(move || crate::images::save::plan(&store, &names)).await.map_err(|e| Error::Internal(e.to_string()))??;
+    let (tx, rx) = tokio::sync::mpsc::channel(8);
+    let store = s.store.clone();
+    tokio::task::spawn_blocking(move || {
+        let mut w = crate::images::save::ChannelWriter::new(tx);
+        let started = std::time::Instant::now();
+        match crate::images::save::write(&store, &plan, &mut w) {
+            Ok(()) => tracing::info!(images = plan.len(), ms = started.elapsed().as_millis() as u64, "saved"),
+            Err(e) => {
+                tracing::warn!(error = %e.chain(), "save failed");
+                w.fail(&e);
+            }
+        }
+    });
+    Ok(super::fallible_stream(rx, "application/x-tar"))
+}
+
+/// `POST /images/load`: the body is spooled as it arrives (the archive's
+/// entries may come in any order), checked, then loaded; the answer is
+/// docker's JSON messages, or an error status when the archive is refused.
+pub async fn load(s: Arc<State>, q: &Query, req: Request<Incoming>) -> Result<hyper::Response<Body>> {
+    q.only(&["quiet", "platform"])?;
+    if q.get("platform").is_some_and(|p| !p.is_empty()) {
+        return Err(Error::BadParameter("load --platform is not supported: an index in the archive loads the host's platform".into()));
+    }
+    let quiet = q.flag("quiet")?;
+    let (tx, rx) = tokio::sync::mpsc::channel::<std::result::Result<bytes::Bytes, String>>(64);
+    let store = s.store.clone();
+    let started = std::time::Instant::now();
+    let spool = tokio::task::spawn_blocking(move || crate::images::load::Spool::read(&store, crate::images::pull::ChannelReader::new(rx)));
+    let mut body = req.into_body();
+    use http_body_util::BodyExt;
+    while let Some(frame) = body.frame().await {
+        match frame {
+            Ok(f) => {
+                if let Ok(data) = f.into_data() {
+                    // The spooler stopped: its error says why.
+                    if tx.send(Ok(data)).await.is_err() {
+                        break;
+                    }
+                }
+            }
+            Err(e) => {
+                let _ = tx.send(Err(format!("reading the request body: {e}"))).await;
+                break;
+            }
+        }
+    }
+    drop(tx);
+    let spool = spool.await.map_err(|e| Error::Internal(e.to_string()))??;
+    let store = s.store.clone();
+    let msgs = tokio::task::spawn_blocking(move || crate::images::load::load(&store, spool, quiet)).await.map_err(|e| Error::Internal(e.to_string()))??;
+    tracing::debug!(ms = started.elapsed().as_millis() as u64, "load done");
+    let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+    for m in msgs {
+        pull::emit(&tx, m);
+    }
+    Ok(stream(rx))
+}
+
+fn registry_auth(req: &Request<Incoming>) -> Result<Option<Credentials>> {
+    match req.headers().get("x-registry-auth").and_then(|v| v.to_str().ok()) {
+        Some(h) => Credentials::from_header(h),
+        None => Ok(None),
+    }
 }
 
 pub fn tag(s: &State, name: &str, q: &Query) -> Result<hyper::Response<Body>> {

@@ -310,10 +310,16 @@ async fn download_layer(store: &Arc<Store>, session: &Session, desc: &Descriptor
     }
 }
 
-/// Feeds the blocking unpacker from the download task.
-struct ChannelReader {
+/// Feeds the blocking unpacker from the download task (or an upload).
+pub(crate) struct ChannelReader {
     rx: mpsc::Receiver<std::result::Result<Bytes, String>>,
     cur: Bytes,
+}
+
+impl ChannelReader {
+    pub(crate) fn new(rx: mpsc::Receiver<std::result::Result<Bytes, String>>) -> ChannelReader {
+        ChannelReader { rx, cur: Bytes::new() }
+    }
 }
 
 impl Read for ChannelReader {
