@@ -97,8 +97,7 @@ fn human_mem(n: u64) -> String {
 
 /// `X-Registry-Auth` from `$DOCKER_CONFIG/config.json` or `~/.docker/config.json`.
 fn registry_auth(domain: &str) -> Option<String> {
-    let dir = std::env::var_os("DOCKER_CONFIG").map(std::path::PathBuf::from).or_else(|| std::env::var_os("HOME").map(|h| std::path::PathBuf::from(h).join(".docker")))?;
-    let cfg: Value = serde_json::from_slice(&std::fs::read(dir.join("config.json")).ok()?).ok()?;
+    let cfg: Value = serde_json::from_slice(&std::fs::read(crate::login::config_path()?).ok()?).ok()?;
     let auths = cfg.get("auths")?.as_object()?;
     let mut keys = vec![domain.to_string(), format!("https://{domain}"), format!("http://{domain}")];
     if domain == "docker.io" {
@@ -174,6 +173,52 @@ pub fn pull_named(c: &Client, name: &str, platform: Option<&str>, quiet: bool, o
     })?;
     let full = if r.digest().is_some() { r.to_string() } else { format!("{}:{tag}", r.repository()) };
     writeln!(out, "{full}")?;
+    Ok(0)
+}
+
+/// `berth push [-q] [-a] NAME[:TAG]`: the daemon pushes from its store; the
+/// credentials for the registry go along in `X-Registry-Auth`.
+pub fn push(c: &Client, mut p: lexopt::Parser) -> R {
+    let (mut quiet, mut all, mut name) = (false, false, None);
+    while let Some(a) = p.next().map_err(|e| usage("push", e.to_string()))? {
+        match a {
+            Short('q') | Long("quiet") => quiet = true,
+            Short('a') | Long("all-tags") => all = true,
+            Long("platform") => return Err(usage("push", "--platform is not supported: images here are single-platform")),
+            Value(v) if name.is_none() => name = Some(v.string()?),
+            Value(v) => return Err(usage("push", format!("\"berth push\" requires exactly 1 argument, got also {v:?}"))),
+            o => return Err(usage("push", o.unexpected().to_string())),
+        }
+    }
+    let name = name.ok_or_else(|| usage("push", "\"berth push\" requires exactly 1 argument.\n\nUsage:  berth push [OPTIONS] NAME[:TAG]"))?;
+    let r = Reference::parse_name_only(&name).map_err(|e| anyhow::anyhow!("{e}"))?;
+    if r.digest().is_some() {
+        anyhow::bail!("cannot push a digest reference");
+    }
+    if all && r.tag().is_some() {
+        return Err(usage("push", "tag can't be used with --all-tags/-a"));
+    }
+    // Without -a and without a tag, docker pushes `latest`.
+    let tag = if all { String::new() } else { r.tag().unwrap_or("latest").to_string() };
+    let path = format!("/images/{}/push?tag={}", encode_path(&r.repository()), encode_query(&tag));
+    // The API requires the header: docker sends an empty auth when it has none.
+    let headers = vec![("X-Registry-Auth", registry_auth(r.domain()).unwrap_or_else(|| base64::engine::general_purpose::URL_SAFE.encode("{}")))];
+    let resp = c.request("POST", &path, &headers)?.ok()?;
+    let mut out = std::io::stdout().lock();
+    json_messages(resp, &mut |m| {
+        if quiet || m.get("progress").is_some() || m.get("aux").is_some() {
+            return Ok(());
+        }
+        let status = s(m, "status");
+        match m.get("id").and_then(Value::as_str) {
+            Some(id) => writeln!(out, "{id}: {status}")?,
+            None => writeln!(out, "{status}")?,
+        }
+        Ok(())
+    })?;
+    if quiet {
+        writeln!(out, "{}", if all { r.familiar_repository() } else { format!("{}:{tag}", r.familiar_repository()) })?;
+    }
     Ok(0)
 }
 

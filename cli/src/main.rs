@@ -9,6 +9,7 @@ mod format;
 mod network;
 mod http;
 mod import;
+mod login;
 
 use std::path::PathBuf;
 
@@ -37,13 +38,16 @@ Commands:
   container   Manage containers (run, create, start, stop, kill, rm, ls, logs, wait, inspect)
   images      List images
   pull        Download an image from a registry
+  push        Upload an image to a registry
+  login       Log in to a registry
+  logout      Log out from a registry
   rmi         Remove one or more images
   tag         Create a tag TARGET_IMAGE that refers to SOURCE_IMAGE
   save        Save one or more images to a tar archive (streamed to STDOUT by default)
   load        Load an image from a tar archive or STDIN
   import      Import the contents of a tarball to create a filesystem image
   history     Show the history of an image
-  image       Manage images (ls, pull, rm, tag, inspect, save, load, import, history)
+  image       Manage images (ls, pull, push, rm, tag, inspect, save, load, import, history)
   info        Display system-wide information
   version     Show the berth version information
 ";
@@ -119,12 +123,12 @@ fn run() -> anyhow::Result<i32> {
         "image" => {
             let sub = match p.next()? {
                 Some(Value(v)) => v.string()?,
-                _ => return Err(usage("image", "expected a subcommand: ls, pull, rm, tag, inspect, save, load, import, history")),
+                _ => return Err(usage("image", "expected a subcommand: ls, pull, push, rm, tag, inspect, save, load, import, history")),
             };
             match sub.as_str() {
                 "ls" | "list" => "images".to_string(),
                 "rm" | "remove" => "rmi".to_string(),
-                "pull" | "tag" | "inspect" | "import" | "history" | "save" | "load" => format!("image-{sub}"),
+                "pull" | "push" | "tag" | "inspect" | "import" | "history" | "save" | "load" => format!("image-{sub}"),
                 other => return Err(usage("image", format!("unknown command \"{other}\" for \"berth image\""))),
             }
         }
@@ -167,6 +171,9 @@ fn run() -> anyhow::Result<i32> {
         "exec" => exec::exec(&c, p),
         "history" | "image-history" => commands::history(&c, p),
         "save" | "image-save" => archive::save(&c, p),
+        "push" | "image-push" => commands::push(&c, p),
+        "login" => login::login(&c, p),
+        "logout" => login::logout(&c, p),
         "load" | "image-load" => archive::load(&c, p),
         other => Err(usage("", format!("unknown command \"{other}\" for \"berth\""))),
     }

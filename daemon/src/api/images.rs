@@ -321,6 +321,28 @@ fn registry_auth(req: &Request<Incoming>) -> Result<Option<Credentials>> {
     }
 }
 
+/// `POST /images/{name}/push?tag=`: resolved (image, auth) before the 200,
+/// then streamed progress as docker's, ending with the `aux` digest.
+pub async fn push(s: Arc<State>, name: &str, q: &Query, req: &Request<Incoming>) -> Result<hyper::Response<Body>> {
+    q.only(&["tag", "platform"])?;
+    if q.get("platform").is_some_and(|p| !p.is_empty()) {
+        return Err(Error::BadParameter("push --platform is not supported: images here are single-platform".into()));
+    }
+    let r = Reference::parse_name_only(name)?;
+    let creds = registry_auth(req)?.or_else(|| Credentials::from_docker_config(r.domain()));
+    let prepared = crate::images::push::prepare(&s.store, &s.registry, name, q.get("tag"), creds).await?;
+    let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+    let store = s.store.clone();
+    tokio::spawn(async move {
+        if let Err(e) = crate::images::push::run(store, prepared, tx.clone()).await {
+            tracing::warn!(error = %e.chain(), "push failed");
+            let m = e.chain();
+            pull::emit(&tx, json!({"errorDetail": {"message": m}, "error": m}));
+        }
+    });
+    Ok(stream(rx))
+}
+
 pub fn tag(s: &State, name: &str, q: &Query) -> Result<hyper::Response<Body>> {
     q.only(&["repo", "tag"])?;
     let (img, _) = s.store.lookup(name)?;

@@ -210,6 +210,11 @@ async fn route(state: Arc<State>, req: Request<Incoming>) -> Result<Response<Bod
         (&Method::GET, "/images/get") => images::save(state, q.all("names"), &q).await,
         (&Method::POST, "/images/load") => images::load(state, &q, req).await,
         (&Method::GET, p) if p.starts_with("/images/") && p.ends_with("/get") => images::save(state, vec![name(p, "/get")?], &q).await,
+        (&Method::POST, p) if p.starts_with("/images/") && p.ends_with("/push") => images::push(state, &name(p, "/push")?, &q, &req).await,
+        (&Method::POST, "/auth") => {
+            let body = req.into_body().collect().await.map_err(|e| Error::BadParameter(format!("reading the body: {e}")))?.to_bytes();
+            system::auth(&state, &body).await
+        }
         (&Method::GET, p) if p.starts_with("/images/") && p.ends_with("/json") => images::inspect(&state, &name(p, "/json")?),
         (&Method::POST, p) if p.starts_with("/images/") && p.ends_with("/tag") => images::tag(&state, &name(p, "/tag")?, &q),
         (&Method::GET, p) if p.starts_with("/images/") && p.ends_with("/history") => images::history(&state, &name(p, "/history")?),

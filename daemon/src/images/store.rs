@@ -399,6 +399,13 @@ impl Store {
         Err(Error::NoSuchImage(name.to_string()))
     }
 
+    /// Records `repo@digest` for an image (after a push: the registry now
+    /// has it under that digest).
+    pub fn add_repo_digest(&self, id: &Digest, rd: &Reference) -> Result<()> {
+        self.db().execute("INSERT INTO repo_digests (name, image_id) VALUES (?1, ?2) ON CONFLICT(name) DO UPDATE SET image_id = ?2", params![rd.to_string(), id.to_string()])?;
+        Ok(())
+    }
+
     pub fn tag(&self, id: &Digest, target: &Reference) -> Result<()> {
         self.db().execute(
             "INSERT INTO tags (name, image_id, tagged_at) VALUES (?1, ?2, ?3) ON CONFLICT(name) DO UPDATE SET image_id = ?2, tagged_at = ?3",
