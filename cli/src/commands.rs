@@ -222,27 +222,36 @@ pub fn push(c: &Client, mut p: lexopt::Parser) -> R {
     Ok(0)
 }
 
-/// The rows of `berth images`: one per tag, `<none>` for untagged images.
+/// The rows of `berth images`: one per tag, with the digest of the same
+/// repository; a repository known only by digest (pulled by digest) gets a
+/// `<none>` tag row; an image with no name at all is `<none> <none>`.
 fn image_rows(list: &Value, no_trunc: bool) -> Vec<Value> {
+    let split = |name: &str, sep: char| -> (String, String) {
+        match name.rsplit_once(sep) {
+            Some((r, t)) if !t.contains('/') => (r.to_string(), t.to_string()),
+            _ => (name.to_string(), "<none>".to_string()),
+        }
+    };
     let mut rows = Vec::new();
     for img in list.as_array().into_iter().flatten() {
         let id = s(img, "Id");
         let id = if no_trunc { id.to_string() } else { id.trim_start_matches("sha256:").chars().take(12).collect() };
         let created = img["Created"].as_i64().unwrap_or(0);
         let size = img["Size"].as_u64().unwrap_or(0);
-        let tags: Vec<(String, String)> = img["RepoTags"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .filter_map(Value::as_str)
-            .map(|t| match t.rsplit_once(':') {
-                Some((r, tag)) if !tag.contains('/') => (r.to_string(), tag.to_string()),
-                _ => (t.to_string(), "<none>".to_string()),
-            })
-            .collect();
-        let tags = if tags.is_empty() { vec![("<none>".to_string(), "<none>".to_string())] } else { tags };
-        let digest = img["RepoDigests"].as_array().and_then(|a| a.first()).and_then(Value::as_str).and_then(|d| d.split_once('@')).map(|(_, d)| d.to_string()).unwrap_or("<none>".into());
-        for (repo, tag) in tags {
+        let names = |k: &str| -> Vec<String> { img[k].as_array().into_iter().flatten().filter_map(Value::as_str).map(str::to_string).collect() };
+        let tags: Vec<(String, String)> = names("RepoTags").iter().map(|t| split(t, ':')).collect();
+        let digests: Vec<(String, String)> = names("RepoDigests").iter().map(|d| split(d, '@')).collect();
+        let digest_of = |repo: &str| digests.iter().find(|(r, _)| r == repo).map(|(_, d)| d.clone()).unwrap_or_else(|| "<none>".into());
+        let mut named: Vec<(String, String, String)> = tags.iter().map(|(r, t)| (r.clone(), t.clone(), digest_of(r))).collect();
+        for (r, d) in &digests {
+            if !tags.iter().any(|(tr, _)| tr == r) {
+                named.push((r.clone(), "<none>".into(), d.clone()));
+            }
+        }
+        if named.is_empty() {
+            named.push(("<none>".into(), "<none>".into(), "<none>".into()));
+        }
+        for (repo, tag, digest) in named {
             rows.push(json!({
                 "Containers": "N/A",
                 "CreatedAt": rfc3339ish(created),
@@ -261,6 +270,23 @@ fn image_rows(list: &Value, no_trunc: bool) -> Vec<Value> {
     rows
 }
 
+/// `-f key=value` flags as the API's `filters` JSON (`{"key":["value",...]}`).
+fn filters_json(pairs: &[(String, String)]) -> String {
+    let mut m = serde_json::Map::new();
+    for (k, v) in pairs {
+        m.entry(k.clone()).or_insert_with(|| json!([])).as_array_mut().map(|a| a.push(json!(v)));
+    }
+    Value::Object(m).to_string()
+}
+
+fn filter_arg(cmd: &str, v: String) -> anyhow::Result<(String, String)> {
+    match v.split_once('=') {
+        // `label!=k=v` is the key `label!`.
+        Some((k, val)) if !k.is_empty() => Ok((k.to_string(), val.to_string())),
+        _ => Err(usage(cmd, format!("bad format of filter (expected name=value): {v}"))),
+    }
+}
+
 fn rfc3339ish(secs: i64) -> String {
     // Days to civil date (Howard Hinnant's algorithm), for CreatedAt.
     let z = secs.div_euclid(86400) + 719468;
@@ -277,22 +303,24 @@ fn rfc3339ish(secs: i64) -> String {
 }
 
 pub fn images(c: &Client, mut p: lexopt::Parser) -> R {
-    let (mut quiet, mut no_trunc, mut fmt, mut filter) = (false, false, None, None);
+    let (mut quiet, mut no_trunc, mut digests, mut fmt, mut reference, mut filters) = (false, false, false, None, None, Vec::new());
     while let Some(a) = p.next().map_err(|e| usage("images", e.to_string()))? {
         match a {
             Short('q') | Long("quiet") => quiet = true,
             Long("no-trunc") => no_trunc = true,
+            Long("digests") => digests = true,
             Short('a') | Long("all") => {} // no intermediate images exist: -a lists the same
+            Short('f') | Long("filter") => filters.push(filter_arg("images", p.value()?.string()?)?),
             Long("format") => fmt = Some(p.value()?.string()?),
-            Value(v) if filter.is_none() => filter = Some(v.string()?),
+            Value(v) if reference.is_none() => reference = Some(v.string()?),
             Value(_) => return Err(usage("images", "\"berth images\" accepts at most 1 argument.")),
             o => return Err(usage("images", o.unexpected().to_string())),
         }
     }
-    let path = match &filter {
-        Some(f) => format!("/images/json?filters={}", encode_query(&json!({"reference": [f]}).to_string())),
-        None => "/images/json".to_string(),
-    };
+    if let Some(r) = reference {
+        filters.push(("reference".into(), r));
+    }
+    let path = if filters.is_empty() { "/images/json".to_string() } else { format!("/images/json?filters={}", encode_query(&filters_json(&filters))) };
     let list = c.request("GET", &path, &[])?.ok()?.json()?;
     let rows = image_rows(&list, no_trunc);
     let mut out = std::io::stdout().lock();
@@ -310,7 +338,52 @@ pub fn images(c: &Client, mut p: lexopt::Parser) -> R {
         "CreatedSince" | "CreatedAt" => "CREATED".into(),
         other => other.to_uppercase(),
     };
-    print_rows(&mut out, fmt.as_deref(), "table {{.Repository}}\t{{.Tag}}\t{{.ID}}\t{{.CreatedSince}}\t{{.Size}}", &header, &rows)
+    let default = if digests { "table {{.Repository}}\t{{.Tag}}\t{{.Digest}}\t{{.ID}}\t{{.CreatedSince}}\t{{.Size}}" } else { "table {{.Repository}}\t{{.Tag}}\t{{.ID}}\t{{.CreatedSince}}\t{{.Size}}" };
+    print_rows(&mut out, fmt.as_deref(), default, &header, &rows)
+}
+
+/// `berth image prune [-a] [-f] [--filter k=v]`: dangling images (every
+/// image no container uses, with -a), after a confirmation unless -f.
+pub fn prune(c: &Client, mut p: lexopt::Parser) -> R {
+    let (mut all, mut force, mut filters) = (false, false, Vec::new());
+    while let Some(a) = p.next().map_err(|e| usage("image prune", e.to_string()))? {
+        match a {
+            Short('a') | Long("all") => all = true,
+            Short('f') | Long("force") => force = true,
+            Long("filter") => filters.push(filter_arg("image prune", p.value()?.string()?)?),
+            Value(v) => return Err(usage("image prune", format!("\"berth image prune\" accepts no arguments, got {v:?}"))),
+            o => return Err(usage("image prune", o.unexpected().to_string())),
+        }
+    }
+    if !force {
+        let what = if all { "all images without at least one container associated to them" } else { "all dangling images" };
+        print!("WARNING! This will remove {what}.\nAre you sure you want to continue? [y/N] ");
+        std::io::stdout().flush()?;
+        let mut line = String::new();
+        std::io::stdin().lock().read_line(&mut line)?;
+        if !matches!(line.trim(), "y" | "Y" | "yes" | "Yes") {
+            println!();
+            return Ok(0);
+        }
+    }
+    filters.retain(|(k, _)| k != "dangling");
+    filters.push(("dangling".into(), if all { "false" } else { "true" }.into()));
+    let v = c.request("POST", &format!("/images/prune?filters={}", encode_query(&filters_json(&filters))), &[])?.ok()?.json()?;
+    let items = v["ImagesDeleted"].as_array().cloned().unwrap_or_default();
+    if !items.is_empty() {
+        println!("Deleted Images:");
+        for i in &items {
+            if let Some(u) = i.get("Untagged").and_then(Value::as_str) {
+                println!("untagged: {u}");
+            }
+            if let Some(d) = i.get("Deleted").and_then(Value::as_str) {
+                println!("deleted: {d}");
+            }
+        }
+        println!();
+    }
+    println!("Total reclaimed space: {}", human_size(v["SpaceReclaimed"].as_u64().unwrap_or(0)));
+    Ok(0)
 }
 
 /// Rows through `--format` (a Go-style template, `table ...` with headers, or

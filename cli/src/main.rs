@@ -47,7 +47,7 @@ Commands:
   load        Load an image from a tar archive or STDIN
   import      Import the contents of a tarball to create a filesystem image
   history     Show the history of an image
-  image       Manage images (ls, pull, push, rm, tag, inspect, save, load, import, history)
+  image       Manage images (ls, pull, push, rm, tag, inspect, save, load, import, history, prune)
   info        Display system-wide information
   version     Show the berth version information
 ";
@@ -123,10 +123,11 @@ fn run() -> anyhow::Result<i32> {
         "image" => {
             let sub = match p.next()? {
                 Some(Value(v)) => v.string()?,
-                _ => return Err(usage("image", "expected a subcommand: ls, pull, push, rm, tag, inspect, save, load, import, history")),
+                _ => return Err(usage("image", "expected a subcommand: ls, pull, push, rm, tag, inspect, save, load, import, history, prune")),
             };
             match sub.as_str() {
                 "ls" | "list" => "images".to_string(),
+                "prune" => "image-prune".to_string(),
                 "rm" | "remove" => "rmi".to_string(),
                 "pull" | "push" | "tag" | "inspect" | "import" | "history" | "save" | "load" => format!("image-{sub}"),
                 other => return Err(usage("image", format!("unknown command \"{other}\" for \"berth image\""))),
@@ -172,6 +173,7 @@ fn run() -> anyhow::Result<i32> {
         "history" | "image-history" => commands::history(&c, p),
         "save" | "image-save" => archive::save(&c, p),
         "push" | "image-push" => commands::push(&c, p),
+        "image-prune" => commands::prune(&c, p),
         "login" => login::login(&c, p),
         "logout" => login::logout(&c, p),
         "load" | "image-load" => archive::load(&c, p),

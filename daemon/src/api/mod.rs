@@ -209,6 +209,7 @@ async fn route(state: Arc<State>, req: Request<Incoming>) -> Result<Response<Bod
         (&Method::POST, "/images/create") => images::create(state, &q, req).await,
         (&Method::GET, "/images/get") => images::save(state, q.all("names"), &q).await,
         (&Method::POST, "/images/load") => images::load(state, &q, req).await,
+        (&Method::POST, "/images/prune") => images::prune(&state, &q),
         (&Method::GET, p) if p.starts_with("/images/") && p.ends_with("/get") => images::save(state, vec![name(p, "/get")?], &q).await,
         (&Method::POST, p) if p.starts_with("/images/") && p.ends_with("/push") => images::push(state, &name(p, "/push")?, &q, &req).await,
         (&Method::POST, "/auth") => {

@@ -174,8 +174,18 @@ fn to_json(v: &serde_json::Value) -> Vec<u8> {
     serde_json::to_vec(v).unwrap_or_default()
 }
 
-/// Writes the archive. Blocking: run it on the blocking pool.
+/// Writes the archive. Blocking: run it on the blocking pool. The blobs it
+/// reads are pinned meanwhile, so an `rmi` running at the same time cannot
+/// pull them from under it.
 pub fn write<W: Write>(store: &Store, images: &[SaveImage], out: W) -> Result<()> {
+    let pins: Vec<String> = images.iter().flat_map(|i| i.blobs.iter().chain([&i.record.id])).map(|d| format!("blob:{}", d.hex())).collect();
+    store.pin(&pins);
+    let r = write_pinned(store, images, out);
+    store.unpin(&pins);
+    r
+}
+
+fn write_pinned<W: Write>(store: &Store, images: &[SaveImage], out: W) -> Result<()> {
     // Lengths first: every layer header needs one, the manifests too.
     let mut lengths: BTreeMap<Digest, u64> = BTreeMap::new();
     for img in images {
