@@ -10,10 +10,12 @@
 //! repositories               the legacy name -> tag -> top layer map
 //! ```
 //!
-//! The store keeps layers compressed as they were pulled, so each one is
-//! decompressed twice: once to learn its length (a tar header needs it before
-//! the data) and check it is still its diff_id, once to stream it out. That
-//! costs CPU, not disk: no uncompressed copy is ever written.
+//! The store keeps layers compressed as they were pulled; each is
+//! decompressed as it streams out, hashed on the way (a blob that no longer
+//! decompresses to its diff_id cuts the archive). A tar header needs the
+//! length before the data: the unpacker records it when a layer is pulled,
+//! imported or loaded; for a layer without that record the blob is
+//! decompressed once more just to count. No uncompressed copy is written.
 
 use std::collections::BTreeMap;
 use std::io::{self, Read, Write};
@@ -140,18 +142,22 @@ impl Write for ChannelWriter {
     }
 }
 
-/// The length of a stored layer once decompressed, checking on the way that
-/// it still decompresses to its diff_id.
+/// The length of a stored layer once decompressed: recorded when it was
+/// unpacked, the blob's own size when it is not compressed, else counted by
+/// decompressing it (and then recorded). The digest is checked while the
+/// tar is written out.
 fn tar_length(store: &Store, blob: &Digest, diff: &Digest) -> Result<u64> {
+    if let Some(n) = store.tar_length(diff)? {
+        return Ok(n);
+    }
     let p = store.blob_path(blob);
+    if blob == diff {
+        return Ok(std::fs::metadata(&p).map_err(|e| Error::io("reading blob", &p, e))?.len());
+    }
     let f = std::fs::File::open(&p).map_err(|e| Error::io("opening blob", &p, e))?;
     let mut r = unpack::decompress(f)?;
-    let mut h = Hasher::new();
-    io::copy(&mut r, &mut h).map_err(|e| Error::io("decompressing blob", &p, e))?;
-    let (got, n) = h.finish();
-    if &got != diff {
-        return Err(Error::Image(oci_image::Error::DigestMismatch { expected: format!("diff_id {diff} of blob {blob}"), actual: got.to_string() }));
-    }
+    let n = io::copy(&mut r, &mut io::sink()).map_err(|e| Error::io("decompressing blob", &p, e))?;
+    store.set_tar_length(diff, n)?;
     Ok(n)
 }
 
@@ -195,7 +201,9 @@ fn write_pinned<W: Write>(store: &Store, images: &[SaveImage], out: W) -> Result
             }
         }
     }
-    let mtime = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
+    // Times from the images, not the clock: saving the same images twice
+    // gives the same bytes (the archive-wide files carry the epoch).
+    let mtime = 0;
     let mut b = tar::Builder::new(out);
     for d in ["blobs/", "blobs/sha256/"] {
         b.append(&header(d, 0, mtime, true), io::empty()).map_err(|e| Error::io("writing archive entry", d, e))?;
@@ -204,6 +212,7 @@ fn write_pinned<W: Write>(store: &Store, images: &[SaveImage], out: W) -> Result
     let (mut index, mut manifest_json, mut repositories) = (Vec::new(), Vec::new(), serde_json::Map::new());
     for img in images {
         let id = &img.record.id;
+        let mtime = img.record.created.as_deref().and_then(crate::time::parse_rfc3339).unwrap_or(0).max(0) as u64;
         if written.insert(id.clone()) {
             append(&mut b, &format!("blobs/sha256/{}", id.hex()), &img.config, mtime)?;
         }
