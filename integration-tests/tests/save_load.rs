@@ -249,6 +249,24 @@ fn load_refuses_corrupt_archives_leaving_store_unchanged() {
     // The good archive still loads after all that.
     let out = d.ok(&["load", "-i", good.to_str().unwrap()]);
     assert_eq!(out, format!("Loaded image: {bb}\n"));
+
+    // A store blob that went bad under the daemon: the save stops part-way
+    // and the connection is cut, so the CLI fails and leaves no archive.
+    d.ok(&["rmi", &bb]);
+    d.ok(&["pull", "-q", &bb]);
+    let fx: Value = serde_json::from_slice(&std::fs::read(fixtures().join("fixtures.json")).unwrap()).unwrap();
+    let layer = fx["busybox:latest"]["layers"][0]["digest"].as_str().unwrap()[7..].to_string();
+    let blob = d.data_root.join("blobs/sha256").join(&layer);
+    let mut data = std::fs::read(&blob).unwrap();
+    let mid = data.len() / 2;
+    data[mid] ^= 0xff;
+    std::fs::write(&blob, &data).unwrap();
+    let out_dir = d.dir.join("out");
+    std::fs::create_dir_all(&out_dir).unwrap();
+    let err = d.fails(&["save", "-o", out_dir.join("bad.tar").to_str().unwrap(), &bb]);
+    assert!(err.contains("failed to save image"), "{err}");
+    assert_eq!(std::fs::read_dir(&out_dir).unwrap().count(), 0, "no archive, no temporary file");
+    assert!(d.log().contains("save failed"), "{}", d.log());
 }
 
 /// The realistic image, when the fixtures have it: prints save and load times.
@@ -275,4 +293,44 @@ fn debian_save_load_timing() {
     let load = t.elapsed();
     eprintln!("debian: save {save:?} ({} MB archive), load {load:?}", size >> 20);
     assert_eq!(id_of(&d, &img), id);
+}
+
+/// An OCI layout whose gzip layer does not decompress to the config's
+/// diff_id: caught while unpacking, nothing kept.
+#[test]
+fn load_refuses_compressed_layer_with_wrong_diff_id() {
+    let d = Daemon::start("loadbaddiff");
+    let bad = d.dir.join("bad-oci.tar");
+    let py = r#"
+import hashlib, io, json, os, sys, tarfile
+src, dst = sys.argv[1:3]
+blob = lambda d: open(os.path.join(src, "blobs/sha256", d.split(":")[1]), "rb").read()
+files = {}
+index = json.load(open(os.path.join(src, "index.json")))
+m = json.loads(blob(index["manifests"][0]["digest"]))
+cfg = json.loads(blob(m["config"]["digest"]))
+cfg["rootfs"]["diff_ids"][0] = "sha256:" + hashlib.sha256(b"not the layer").hexdigest()
+def put(data):
+    d = "sha256:" + hashlib.sha256(data).hexdigest()
+    files["blobs/sha256/" + d[7:]] = data
+    return d
+c = json.dumps(cfg).encode()
+m["config"]["digest"] = put(c); m["config"]["size"] = len(c)
+for l in m["layers"]:
+    put(blob(l["digest"]))
+mb = json.dumps(m).encode()
+index["manifests"] = [{"mediaType": m["mediaType"], "digest": put(mb), "size": len(mb), "annotations": {"io.containerd.image.name": "local/bad:1"}}]
+files["index.json"] = json.dumps(index).encode()
+files["oci-layout"] = b'{"imageLayoutVersion":"1.0.0"}'
+with tarfile.open(dst, "w") as t:
+    for n, data in files.items():
+        i = tarfile.TarInfo(n); i.size = len(data)
+        t.addfile(i, io.BytesIO(data))
+"#;
+    let st = Command::new("python3").arg("-c").arg(py).arg(fixtures().join("oci/busybox")).arg(&bad).status().unwrap();
+    assert!(st.success());
+    let err = d.fails(&["load", "-i", bad.to_str().unwrap()]);
+    assert!(err.contains("invalid archive") && err.contains("diff_id"), "{err}");
+    assert_eq!(d.store_entries(), (vec![], vec![]), "nothing kept");
+    assert!(d.ok(&["images", "-q"]).trim().is_empty());
 }
