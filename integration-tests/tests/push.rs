@@ -136,6 +136,23 @@ fn push_to_auth_registry_needs_login() {
     let digest = pushed_digest(&out, "v1");
     let repo = target.rsplit_once(':').unwrap().0.to_string();
     let _cleanup = Pushed(vec![(format!("{reg}/v2/{}", repo.split_once('/').unwrap().1), digest.clone())], "fixture:fixture-pass");
+    // Four layers, none on that registry: uploaded side by side.
+    d.ok(&["pull", "-q", &format!("{plain}/layers")]);
+    let multi = format!("{reg}/private/layers-{}:v1", unique());
+    d.ok(&["tag", &format!("{plain}/layers"), &multi]);
+    let o = berth(&["push", &multi], None);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let out = String::from_utf8_lossy(&o.stdout).into_owned();
+    assert_eq!(out.lines().filter(|l| l.ends_with(": Pushed") || l.ends_with(": Layer already exists")).count(), 4, "{out}");
+    let multi_digest = pushed_digest(&out, "v1");
+    let multi_repo = multi.rsplit_once(':').unwrap().0.to_string();
+    let _cleanup2 = Pushed(vec![(format!("{reg}/v2/{}", multi_repo.split_once('/').unwrap().1), multi_digest.clone())], "fixture:fixture-pass");
+    let layers_id = d.inspect(&multi)["Id"].as_str().unwrap().to_string();
+    d.ok(&["rmi", "-f", &layers_id]);
+    let o = berth(&["pull", "-q", &format!("{multi_repo}@{multi_digest}")], None);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert_eq!(d.inspect(&format!("{multi_repo}@{multi_digest}"))["Id"], layers_id.as_str());
+
     let id = d.inspect(&target)["Id"].as_str().unwrap().to_string();
     d.ok(&["rmi", "-f", &id]);
     let o = berth(&["pull", &format!("{repo}@{digest}")], None);

@@ -466,8 +466,18 @@ pub async fn push(s: Arc<State>, name: &str, q: &Query, req: &Request<Incoming>)
     let prepared = crate::images::push::prepare(&s.store, &s.registry, name, q.get("tag"), creds).await?;
     let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
     let store = s.store.clone();
+    let n = s.cfg.max_concurrent_uploads;
+    // As in docker, a client that hangs up cancels the push (unlike a pull,
+    // nothing half-done is worth keeping: the registry drops unfinished uploads).
     tokio::spawn(async move {
-        if let Err(e) = crate::images::push::run(store, prepared, tx.clone()).await {
+        let r = tokio::select! {
+            r = crate::images::push::run(store, prepared, tx.clone(), n) => r,
+            _ = tx.closed() => {
+                tracing::info!("push cancelled: the client went away");
+                return;
+            }
+        };
+        if let Err(e) = r {
             tracing::warn!(error = %e.chain(), "push failed");
             let m = e.chain();
             pull::emit(&tx, json!({"errorDetail": {"message": m}, "error": m}));

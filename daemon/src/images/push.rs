@@ -29,7 +29,7 @@ struct Item {
 }
 
 pub struct Prepared {
-    session: Session,
+    session: Arc<Session>,
     repository: Reference,
     items: Vec<Item>,
 }
@@ -88,7 +88,7 @@ pub async fn prepare(store: &Store, reg: &RegistryConfig, name: &str, tag: Optio
     let session = Session::for_push(reg, &repo, creds)?;
     // Auth and reachability now: the config blob is the cheapest question.
     session.blob_exists(&items[0].parsed.config.digest).await?;
-    Ok(Prepared { session, repository: repo, items })
+    Ok(Prepared { session: Arc::new(session), repository: repo, items })
 }
 
 fn human(n: u64) -> String {
@@ -143,8 +143,9 @@ fn file_body(store: &Store, d: &Digest, len: u64, progress: Progress, id: String
     }
 }
 
-/// Runs the push to the end, reporting as docker does.
-pub async fn run(store: Arc<Store>, p: Prepared, progress: Progress) -> Result<()> {
+/// Runs the push to the end, reporting as docker does; `concurrency` layers
+/// upload at once (`--max-concurrent-uploads`).
+pub async fn run(store: Arc<Store>, p: Prepared, progress: Progress, concurrency: usize) -> Result<()> {
     emit(&progress, json!({"status": format!("The push refers to repository [{}]", p.repository.familiar_repository())}));
     for item in &p.items {
         let m = &item.parsed;
@@ -161,15 +162,34 @@ pub async fn run(store: Arc<Store>, p: Prepared, progress: Progress) -> Result<(
         for l in m.layers.iter().rev() {
             emit(&progress, json!({"status": "Preparing", "progressDetail": {}, "id": l.digest.short()}));
         }
+        let sem = Arc::new(tokio::sync::Semaphore::new(concurrency.max(1)));
+        let mut tasks = tokio::task::JoinSet::new();
+        let mut seen = std::collections::HashSet::new();
         for l in m.layers.iter().rev() {
+            // A layer listed twice goes up once.
+            if !seen.insert(l.digest.clone()) {
+                continue;
+            }
             let id = l.digest.short().to_string();
             let mut body = file_body(&store, &l.digest, l.size, progress.clone(), id.clone());
-            let status = match p.session.push_blob(&l.digest, l.size, from.as_deref(), &mut body).await? {
-                Pushed::Exists => "Layer already exists".to_string(),
-                Pushed::Mounted(f) => format!("Mounted from {f}"),
-                Pushed::Uploaded => "Pushed".to_string(),
-            };
-            emit(&progress, json!({"status": status, "progressDetail": {}, "id": id}));
+            let (session, sem, progress, from, l) = (p.session.clone(), sem.clone(), progress.clone(), from.clone(), l.clone());
+            tasks.spawn(async move {
+                let _permit = sem.acquire_owned().await.map_err(|_| Error::Internal("push cancelled".into()))?;
+                let status = match session.push_blob(&l.digest, l.size, from.as_deref(), &mut body).await? {
+                    Pushed::Exists => "Layer already exists".to_string(),
+                    Pushed::Mounted(f) => format!("Mounted from {f}"),
+                    Pushed::Uploaded => "Pushed".to_string(),
+                };
+                emit(&progress, json!({"status": status, "progressDetail": {}, "id": id}));
+                Ok::<_, Error>(())
+            });
+        }
+        while let Some(joined) = tasks.join_next().await {
+            if let Err(e) = joined.map_err(|e| Error::Internal(format!("layer upload task: {e}")))? {
+                // The manifest must not go up without every layer.
+                tasks.abort_all();
+                return Err(e);
+            }
         }
         let mut body = file_body(&store, &m.config.digest, m.config.size, progress.clone(), m.config.digest.short().to_string());
         p.session.push_blob(&m.config.digest, m.config.size, from.as_deref(), &mut body).await?;
