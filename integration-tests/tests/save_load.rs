@@ -303,13 +303,19 @@ fn load_refuses_compressed_layer_with_wrong_diff_id() {
     let bad = d.dir.join("bad-oci.tar");
     let py = r#"
 import hashlib, io, json, os, sys, tarfile
-src, dst = sys.argv[1:3]
+src, dst, mode = sys.argv[1:4]
 blob = lambda d: open(os.path.join(src, "blobs/sha256", d.split(":")[1]), "rb").read()
 files = {}
 index = json.load(open(os.path.join(src, "index.json")))
 m = json.loads(blob(index["manifests"][0]["digest"]))
 cfg = json.loads(blob(m["config"]["digest"]))
-cfg["rootfs"]["diff_ids"][0] = "sha256:" + hashlib.sha256(b"not the layer").hexdigest()
+bogus = "sha256:" + hashlib.sha256(b"not the layer").hexdigest()
+if mode == "twice":
+    # The same blob listed again, claimed to be another layer.
+    m["layers"].append(m["layers"][0])
+    cfg["rootfs"]["diff_ids"].append(bogus)
+else:
+    cfg["rootfs"]["diff_ids"][0] = bogus
 def put(data):
     d = "sha256:" + hashlib.sha256(data).hexdigest()
     files["blobs/sha256/" + d[7:]] = data
@@ -327,10 +333,12 @@ with tarfile.open(dst, "w") as t:
         i = tarfile.TarInfo(n); i.size = len(data)
         t.addfile(i, io.BytesIO(data))
 "#;
-    let st = Command::new("python3").arg("-c").arg(py).arg(fixtures().join("oci/busybox")).arg(&bad).status().unwrap();
-    assert!(st.success());
-    let err = d.fails(&["load", "-i", bad.to_str().unwrap()]);
-    assert!(err.contains("invalid archive") && err.contains("diff_id"), "{err}");
-    assert_eq!(d.store_entries(), (vec![], vec![]), "nothing kept");
-    assert!(d.ok(&["images", "-q"]).trim().is_empty());
+    for mode in ["wrong", "twice"] {
+        let st = Command::new("python3").arg("-c").arg(py).arg(fixtures().join("oci/busybox")).arg(&bad).arg(mode).status().unwrap();
+        assert!(st.success());
+        let err = d.fails(&["load", "-i", bad.to_str().unwrap()]);
+        assert!(err.contains("invalid archive") && err.contains("diff_id"), "{mode}: {err}");
+        assert_eq!(d.store_entries(), (vec![], vec![]), "{mode}: nothing kept");
+        assert!(d.ok(&["images", "-q"]).trim().is_empty());
+    }
 }

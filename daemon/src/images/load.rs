@@ -406,10 +406,24 @@ fn commit(store: &Store, images: &[LoadImage], quiet: bool, created: &mut Create
     // Every layer first: a bad one fails the load before anything is recorded.
     for img in images {
         for l in &img.layers {
-            if !done.insert(l.desc.digest.clone()) {
+            // The pair, not the blob alone: one blob named for two diff_ids
+            // must fail on the second.
+            if !done.insert((l.desc.digest.clone(), l.diff_id.clone())) {
                 continue;
             }
             let (have_blob, have_layer) = (store.has_blob(&l.desc.digest), store.has_layer(&l.diff_id));
+            // A spooled blob already moved into the store (an earlier layer
+            // of this archive had it) is read from there.
+            let file = if l.file.exists() { l.file.clone() } else { store.blob_path(&l.desc.digest) };
+            if have_layer && l.desc.digest != l.diff_id {
+                // Not unpacked this time, so not checked on the way: the
+                // archive's blob must still decompress to the layer it names
+                // (even one the store has: it may belong to another layer).
+                let got = decompressed_digest(&file)?;
+                if got != l.diff_id {
+                    return Err(invalid(format!("layer {}: decompresses to {got}, not to its diff_id {}", l.desc.digest, l.diff_id)));
+                }
+            }
             let size = if have_blob && have_layer {
                 super::pull::dir_size(&store.layer_path(&l.diff_id))
             } else {
@@ -417,15 +431,7 @@ fn commit(store: &Store, images: &[LoadImage], quiet: bool, created: &mut Create
                     msgs.push(json!({"status": "Loading layer", "progressDetail": {"current": l.desc.size, "total": l.desc.size}, "id": l.diff_id.short()}));
                 }
                 let unpack_to = if have_layer { None } else { Some(&l.diff_id) };
-                if have_layer {
-                    // Not unpacked this time, so not checked on the way: a
-                    // blob recorded for this layer must still decompress to it.
-                    let got = decompressed_digest(&l.file)?;
-                    if got != l.diff_id {
-                        return Err(invalid(format!("layer {}: decompresses to {got}, not to its diff_id {}", l.desc.digest, l.diff_id)));
-                    }
-                }
-                let f = std::fs::File::open(&l.file).map_err(|e| Error::io("opening", &l.file, e))?;
+                let f = std::fs::File::open(&file).map_err(|e| Error::io("opening", &file, e))?;
                 let (unpacked, _, _) = write_layer(store, f, &l.desc, unpack_to, None).map_err(|e| match e {
                     Error::Image(i) => invalid(format!("layer {}: {}", l.desc.digest, Error::Image(i).chain())),
                     e => e,
