@@ -274,7 +274,9 @@ fn image_rows(list: &Value, no_trunc: bool) -> Vec<Value> {
 fn filters_json(pairs: &[(String, String)]) -> String {
     let mut m = serde_json::Map::new();
     for (k, v) in pairs {
-        m.entry(k.clone()).or_insert_with(|| json!([])).as_array_mut().map(|a| a.push(json!(v)));
+        if let Some(a) = m.entry(k.clone()).or_insert_with(|| json!([])).as_array_mut() {
+            a.push(json!(v));
+        }
     }
     Value::Object(m).to_string()
 }

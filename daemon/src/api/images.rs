@@ -89,7 +89,7 @@ fn go_duration(s: &str) -> Option<i64> {
 /// docker's `until`/timestamp forms: unix seconds, RFC 3339, `2006-01-02`,
 /// or a duration before now.
 fn timestamp(v: &str) -> Result<i64> {
-    let now = crate::time::parse_rfc3339(&crate::time::rfc3339_now()).unwrap_or(0);
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs() as i64).unwrap_or(0);
     if let Ok(n) = v.split('.').next().unwrap_or("").parse::<i64>() {
         if !v.is_empty() && v.bytes().all(|b| b.is_ascii_digit() || b == b'.') {
             return Ok(n);
@@ -160,12 +160,12 @@ impl Filters {
             };
             has == *wanted
         });
-        self.dangling.map_or(true, |d| d == img.tags.is_empty())
+        self.dangling.iter().all(|&d| d == img.tags.is_empty())
             && (self.references.is_empty() || familiar(&img.tags).iter().any(|t| self.references.iter().any(|p| ref_match(p, t))))
             && label_ok
-            && self.before.map_or(true, |b| created < b)
-            && self.since.map_or(true, |b| created > b)
-            && self.until.map_or(true, |u| created < u)
+            && self.before.iter().all(|&b| created < b)
+            && self.since.iter().all(|&b| created > b)
+            && self.until.iter().all(|&u| created < u)
     }
 }
 
