@@ -97,8 +97,7 @@ fn human_mem(n: u64) -> String {
 
 /// `X-Registry-Auth` from `$DOCKER_CONFIG/config.json` or `~/.docker/config.json`.
 fn registry_auth(domain: &str) -> Option<String> {
-    let dir = std::env::var_os("DOCKER_CONFIG").map(std::path::PathBuf::from).or_else(|| std::env::var_os("HOME").map(|h| std::path::PathBuf::from(h).join(".docker")))?;
-    let cfg: Value = serde_json::from_slice(&std::fs::read(dir.join("config.json")).ok()?).ok()?;
+    let cfg: Value = serde_json::from_slice(&std::fs::read(crate::login::config_path()?).ok()?).ok()?;
     let auths = cfg.get("auths")?.as_object()?;
     let mut keys = vec![domain.to_string(), format!("https://{domain}"), format!("http://{domain}")];
     if domain == "docker.io" {
@@ -177,27 +176,82 @@ pub fn pull_named(c: &Client, name: &str, platform: Option<&str>, quiet: bool, o
     Ok(0)
 }
 
-/// The rows of `berth images`: one per tag, `<none>` for untagged images.
+/// `berth push [-q] [-a] NAME[:TAG]`: the daemon pushes from its store; the
+/// credentials for the registry go along in `X-Registry-Auth`.
+pub fn push(c: &Client, mut p: lexopt::Parser) -> R {
+    let (mut quiet, mut all, mut name) = (false, false, None);
+    while let Some(a) = p.next().map_err(|e| usage("push", e.to_string()))? {
+        match a {
+            Short('q') | Long("quiet") => quiet = true,
+            Short('a') | Long("all-tags") => all = true,
+            Long("platform") => return Err(usage("push", "--platform is not supported: images here are single-platform")),
+            Value(v) if name.is_none() => name = Some(v.string()?),
+            Value(v) => return Err(usage("push", format!("\"berth push\" requires exactly 1 argument, got also {v:?}"))),
+            o => return Err(usage("push", o.unexpected().to_string())),
+        }
+    }
+    let name = name.ok_or_else(|| usage("push", "\"berth push\" requires exactly 1 argument.\n\nUsage:  berth push [OPTIONS] NAME[:TAG]"))?;
+    let r = Reference::parse_name_only(&name).map_err(|e| anyhow::anyhow!("{e}"))?;
+    if r.digest().is_some() {
+        anyhow::bail!("cannot push a digest reference");
+    }
+    if all && r.tag().is_some() {
+        return Err(usage("push", "tag can't be used with --all-tags/-a"));
+    }
+    // Without -a and without a tag, docker pushes `latest`.
+    let tag = if all { String::new() } else { r.tag().unwrap_or("latest").to_string() };
+    let path = format!("/images/{}/push?tag={}", encode_path(&r.repository()), encode_query(&tag));
+    // The API requires the header: docker sends an empty auth when it has none.
+    let headers = vec![("X-Registry-Auth", registry_auth(r.domain()).unwrap_or_else(|| base64::engine::general_purpose::URL_SAFE.encode("{}")))];
+    let resp = c.request("POST", &path, &headers)?.ok()?;
+    let mut out = std::io::stdout().lock();
+    json_messages(resp, &mut |m| {
+        if quiet || m.get("progress").is_some() || m.get("aux").is_some() {
+            return Ok(());
+        }
+        let status = s(m, "status");
+        match m.get("id").and_then(Value::as_str) {
+            Some(id) => writeln!(out, "{id}: {status}")?,
+            None => writeln!(out, "{status}")?,
+        }
+        Ok(())
+    })?;
+    if quiet {
+        writeln!(out, "{}", if all { r.familiar_repository() } else { format!("{}:{tag}", r.familiar_repository()) })?;
+    }
+    Ok(0)
+}
+
+/// The rows of `berth images`: one per tag, with the digest of the same
+/// repository; a repository known only by digest (pulled by digest) gets a
+/// `<none>` tag row; an image with no name at all is `<none> <none>`.
 fn image_rows(list: &Value, no_trunc: bool) -> Vec<Value> {
+    let split = |name: &str, sep: char| -> (String, String) {
+        match name.rsplit_once(sep) {
+            Some((r, t)) if !t.contains('/') => (r.to_string(), t.to_string()),
+            _ => (name.to_string(), "<none>".to_string()),
+        }
+    };
     let mut rows = Vec::new();
     for img in list.as_array().into_iter().flatten() {
         let id = s(img, "Id");
         let id = if no_trunc { id.to_string() } else { id.trim_start_matches("sha256:").chars().take(12).collect() };
         let created = img["Created"].as_i64().unwrap_or(0);
         let size = img["Size"].as_u64().unwrap_or(0);
-        let tags: Vec<(String, String)> = img["RepoTags"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .filter_map(Value::as_str)
-            .map(|t| match t.rsplit_once(':') {
-                Some((r, tag)) if !tag.contains('/') => (r.to_string(), tag.to_string()),
-                _ => (t.to_string(), "<none>".to_string()),
-            })
-            .collect();
-        let tags = if tags.is_empty() { vec![("<none>".to_string(), "<none>".to_string())] } else { tags };
-        let digest = img["RepoDigests"].as_array().and_then(|a| a.first()).and_then(Value::as_str).and_then(|d| d.split_once('@')).map(|(_, d)| d.to_string()).unwrap_or("<none>".into());
-        for (repo, tag) in tags {
+        let names = |k: &str| -> Vec<String> { img[k].as_array().into_iter().flatten().filter_map(Value::as_str).map(str::to_string).collect() };
+        let tags: Vec<(String, String)> = names("RepoTags").iter().map(|t| split(t, ':')).collect();
+        let digests: Vec<(String, String)> = names("RepoDigests").iter().map(|d| split(d, '@')).collect();
+        let digest_of = |repo: &str| digests.iter().find(|(r, _)| r == repo).map(|(_, d)| d.clone()).unwrap_or_else(|| "<none>".into());
+        let mut named: Vec<(String, String, String)> = tags.iter().map(|(r, t)| (r.clone(), t.clone(), digest_of(r))).collect();
+        for (r, d) in &digests {
+            if !tags.iter().any(|(tr, _)| tr == r) {
+                named.push((r.clone(), "<none>".into(), d.clone()));
+            }
+        }
+        if named.is_empty() {
+            named.push(("<none>".into(), "<none>".into(), "<none>".into()));
+        }
+        for (repo, tag, digest) in named {
             rows.push(json!({
                 "Containers": "N/A",
                 "CreatedAt": rfc3339ish(created),
@@ -216,6 +270,25 @@ fn image_rows(list: &Value, no_trunc: bool) -> Vec<Value> {
     rows
 }
 
+/// `-f key=value` flags as the API's `filters` JSON (`{"key":["value",...]}`).
+fn filters_json(pairs: &[(String, String)]) -> String {
+    let mut m = serde_json::Map::new();
+    for (k, v) in pairs {
+        if let Some(a) = m.entry(k.clone()).or_insert_with(|| json!([])).as_array_mut() {
+            a.push(json!(v));
+        }
+    }
+    Value::Object(m).to_string()
+}
+
+fn filter_arg(cmd: &str, v: String) -> anyhow::Result<(String, String)> {
+    match v.split_once('=') {
+        // `label!=k=v` is the key `label!`.
+        Some((k, val)) if !k.is_empty() => Ok((k.to_string(), val.to_string())),
+        _ => Err(usage(cmd, format!("bad format of filter (expected name=value): {v}"))),
+    }
+}
+
 fn rfc3339ish(secs: i64) -> String {
     // Days to civil date (Howard Hinnant's algorithm), for CreatedAt.
     let z = secs.div_euclid(86400) + 719468;
@@ -232,22 +305,24 @@ fn rfc3339ish(secs: i64) -> String {
 }
 
 pub fn images(c: &Client, mut p: lexopt::Parser) -> R {
-    let (mut quiet, mut no_trunc, mut fmt, mut filter) = (false, false, None, None);
+    let (mut quiet, mut no_trunc, mut digests, mut fmt, mut reference, mut filters) = (false, false, false, None, None, Vec::new());
     while let Some(a) = p.next().map_err(|e| usage("images", e.to_string()))? {
         match a {
             Short('q') | Long("quiet") => quiet = true,
             Long("no-trunc") => no_trunc = true,
+            Long("digests") => digests = true,
             Short('a') | Long("all") => {} // no intermediate images exist: -a lists the same
+            Short('f') | Long("filter") => filters.push(filter_arg("images", p.value()?.string()?)?),
             Long("format") => fmt = Some(p.value()?.string()?),
-            Value(v) if filter.is_none() => filter = Some(v.string()?),
+            Value(v) if reference.is_none() => reference = Some(v.string()?),
             Value(_) => return Err(usage("images", "\"berth images\" accepts at most 1 argument.")),
             o => return Err(usage("images", o.unexpected().to_string())),
         }
     }
-    let path = match &filter {
-        Some(f) => format!("/images/json?filters={}", encode_query(&json!({"reference": [f]}).to_string())),
-        None => "/images/json".to_string(),
-    };
+    if let Some(r) = reference {
+        filters.push(("reference".into(), r));
+    }
+    let path = if filters.is_empty() { "/images/json".to_string() } else { format!("/images/json?filters={}", encode_query(&filters_json(&filters))) };
     let list = c.request("GET", &path, &[])?.ok()?.json()?;
     let rows = image_rows(&list, no_trunc);
     let mut out = std::io::stdout().lock();
@@ -265,7 +340,52 @@ pub fn images(c: &Client, mut p: lexopt::Parser) -> R {
         "CreatedSince" | "CreatedAt" => "CREATED".into(),
         other => other.to_uppercase(),
     };
-    print_rows(&mut out, fmt.as_deref(), "table {{.Repository}}\t{{.Tag}}\t{{.ID}}\t{{.CreatedSince}}\t{{.Size}}", &header, &rows)
+    let default = if digests { "table {{.Repository}}\t{{.Tag}}\t{{.Digest}}\t{{.ID}}\t{{.CreatedSince}}\t{{.Size}}" } else { "table {{.Repository}}\t{{.Tag}}\t{{.ID}}\t{{.CreatedSince}}\t{{.Size}}" };
+    print_rows(&mut out, fmt.as_deref(), default, &header, &rows)
+}
+
+/// `berth image prune [-a] [-f] [--filter k=v]`: dangling images (every
+/// image no container uses, with -a), after a confirmation unless -f.
+pub fn prune(c: &Client, mut p: lexopt::Parser) -> R {
+    let (mut all, mut force, mut filters) = (false, false, Vec::new());
+    while let Some(a) = p.next().map_err(|e| usage("image prune", e.to_string()))? {
+        match a {
+            Short('a') | Long("all") => all = true,
+            Short('f') | Long("force") => force = true,
+            Long("filter") => filters.push(filter_arg("image prune", p.value()?.string()?)?),
+            Value(v) => return Err(usage("image prune", format!("\"berth image prune\" accepts no arguments, got {v:?}"))),
+            o => return Err(usage("image prune", o.unexpected().to_string())),
+        }
+    }
+    if !force {
+        let what = if all { "all images without at least one container associated to them" } else { "all dangling images" };
+        print!("WARNING! This will remove {what}.\nAre you sure you want to continue? [y/N] ");
+        std::io::stdout().flush()?;
+        let mut line = String::new();
+        std::io::stdin().lock().read_line(&mut line)?;
+        if !matches!(line.trim(), "y" | "Y" | "yes" | "Yes") {
+            println!();
+            return Ok(0);
+        }
+    }
+    filters.retain(|(k, _)| k != "dangling");
+    filters.push(("dangling".into(), if all { "false" } else { "true" }.into()));
+    let v = c.request("POST", &format!("/images/prune?filters={}", encode_query(&filters_json(&filters))), &[])?.ok()?.json()?;
+    let items = v["ImagesDeleted"].as_array().cloned().unwrap_or_default();
+    if !items.is_empty() {
+        println!("Deleted Images:");
+        for i in &items {
+            if let Some(u) = i.get("Untagged").and_then(Value::as_str) {
+                println!("untagged: {u}");
+            }
+            if let Some(d) = i.get("Deleted").and_then(Value::as_str) {
+                println!("deleted: {d}");
+            }
+        }
+        println!();
+    }
+    println!("Total reclaimed space: {}", human_size(v["SpaceReclaimed"].as_u64().unwrap_or(0)));
+    Ok(0)
 }
 
 /// Rows through `--format` (a Go-style template, `table ...` with headers, or

@@ -95,11 +95,8 @@ impl Client {
     }
 
     pub fn request_body(&self, method: &str, path: &str, headers: &[(&str, String)], body: Option<&[u8]>) -> Result<Response, Error> {
-        let mut s = UnixStream::connect(&self.socket).map_err(|source| Error::Connect { path: self.socket.clone(), source })?;
-        let mut req = format!("{method} /v1.47{path} HTTP/1.1\r\nHost: berth\r\nUser-Agent: berth-cli/{}\r\nConnection: close\r\n", env!("CARGO_PKG_VERSION"));
-        for (k, v) in headers {
-            req.push_str(&format!("{k}: {v}\r\n"));
-        }
+        let mut s = self.connect()?;
+        let mut req = self.head(method, path, headers);
         if let Some(b) = body {
             req.push_str(&format!("Content-Length: {}\r\n", b.len()));
         } else if method == "POST" || method == "PUT" {
@@ -110,40 +107,84 @@ impl Client {
         if let Some(b) = body {
             s.write_all(b)?;
         }
-        let mut r = BufReader::new(s);
-        let mut line = String::new();
-        r.read_line(&mut line)?;
-        let status: u16 = line.split_whitespace().nth(1).and_then(|c| c.parse().ok()).ok_or_else(|| Error::Protocol(format!("status line {line:?}")))?;
-        let (mut chunked, mut length) = (false, None);
-        loop {
-            line.clear();
-            if r.read_line(&mut line)? == 0 {
-                return Err(Error::Protocol("headers cut short".into()));
-            }
-            let l = line.trim_end();
-            if l.is_empty() {
-                break;
-            }
-            if let Some((k, v)) = l.split_once(':') {
-                let (k, v) = (k.trim().to_ascii_lowercase(), v.trim());
-                if k == "transfer-encoding" && v.eq_ignore_ascii_case("chunked") {
-                    chunked = true;
-                } else if k == "content-length" {
-                    length = v.parse::<u64>().ok();
+        read_response(method, s)
+    }
+
+    /// A request whose body is read from `body` to its end and sent chunked
+    /// (`load` from a pipe: its length is not known up front). If the daemon
+    /// answers early, refusing the archive, its answer is what is returned.
+    pub fn request_stream(&self, method: &str, path: &str, headers: &[(&str, String)], body: &mut dyn Read) -> Result<Response, Error> {
+        let mut s = self.connect()?;
+        let mut req = self.head(method, path, headers);
+        req.push_str("Transfer-Encoding: chunked\r\n\r\n");
+        s.write_all(req.as_bytes())?;
+        let sent = (|| -> io::Result<()> {
+            let mut buf = vec![0u8; 256 * 1024];
+            loop {
+                let n = body.read(&mut buf)?;
+                if n == 0 {
+                    break;
                 }
+                s.write_all(format!("{n:x}\r\n").as_bytes())?;
+                s.write_all(&buf[..n])?;
+                s.write_all(b"\r\n")?;
+            }
+            s.write_all(b"0\r\n\r\n")
+        })();
+        match (sent, read_response(method, s)) {
+            (_, Ok(r)) if r.status >= 400 => Ok(r),
+            (Err(e), _) => Err(Error::Io(e)),
+            (Ok(()), r) => r,
+        }
+    }
+
+    fn connect(&self) -> Result<UnixStream, Error> {
+        UnixStream::connect(&self.socket).map_err(|source| Error::Connect { path: self.socket.clone(), source })
+    }
+
+    fn head(&self, method: &str, path: &str, headers: &[(&str, String)]) -> String {
+        let mut req = format!("{method} /v1.47{path} HTTP/1.1\r\nHost: berth\r\nUser-Agent: berth-cli/{}\r\nConnection: close\r\n", env!("CARGO_PKG_VERSION"));
+        for (k, v) in headers {
+            req.push_str(&format!("{k}: {v}\r\n"));
+        }
+        req
+    }
+}
+
+fn read_response(method: &str, s: UnixStream) -> Result<Response, Error> {
+    let mut r = BufReader::new(s);
+    let mut line = String::new();
+    r.read_line(&mut line)?;
+    let status: u16 = line.split_whitespace().nth(1).and_then(|c| c.parse().ok()).ok_or_else(|| Error::Protocol(format!("status line {line:?}")))?;
+    let (mut chunked, mut length) = (false, None);
+    loop {
+        line.clear();
+        if r.read_line(&mut line)? == 0 {
+            return Err(Error::Protocol("headers cut short".into()));
+        }
+        let l = line.trim_end();
+        if l.is_empty() {
+            break;
+        }
+        if let Some((k, v)) = l.split_once(':') {
+            let (k, v) = (k.trim().to_ascii_lowercase(), v.trim());
+            if k == "transfer-encoding" && v.eq_ignore_ascii_case("chunked") {
+                chunked = true;
+            } else if k == "content-length" {
+                length = v.parse::<u64>().ok();
             }
         }
-        let body: Box<dyn BufRead> = if method == "HEAD" || status == 204 || status == 304 {
-            Box::new(io::empty())
-        } else if chunked {
-            Box::new(BufReader::new(Chunked { inner: r, left: 0, done: false }))
-        } else if let Some(n) = length {
-            Box::new(BufReader::new(r.take(n)))
-        } else {
-            Box::new(r)
-        };
-        Ok(Response { status, body })
     }
+    let body: Box<dyn BufRead> = if method == "HEAD" || status == 204 || status == 304 {
+        Box::new(io::empty())
+    } else if chunked {
+        Box::new(BufReader::new(Chunked { inner: r, left: 0, done: false }))
+    } else if let Some(n) = length {
+        Box::new(BufReader::new(r.take(n)))
+    } else {
+        Box::new(r)
+    };
+    Ok(Response { status, body })
 }
 
 /// `Transfer-Encoding: chunked`, decoded as it arrives (pull progress).

@@ -3,6 +3,7 @@
 
 mod commands;
 mod containers;
+mod archive;
 mod create;
 mod exec;
 mod format;
@@ -11,6 +12,7 @@ mod network;
 mod volume;
 mod http;
 mod import;
+mod login;
 
 use std::path::PathBuf;
 
@@ -34,14 +36,25 @@ Commands:
   rm          Remove one or more containers
   ps          List containers
   logs        Fetch the logs of a container
+  exec        Execute a command in a running container
+  attach      Attach local standard input, output, and error streams to a running container
+  port        List port mappings of a container
   wait        Block until one or more containers stop, then print their exit codes
   inspect     Return low-level information on containers or images
-  container   Manage containers (run, create, start, stop, kill, rm, ls, logs, wait, inspect)
+  container   Manage containers (run, create, start, stop, kill, rm, ls, logs, wait, inspect, exec, attach)
+  volume      Manage volumes (create, ls, inspect, rm, prune)
   images      List images
   pull        Download an image from a registry
+  push        Upload an image to a registry
+  login       Log in to a registry
+  logout      Log out from a registry
   rmi         Remove one or more images
   tag         Create a tag TARGET_IMAGE that refers to SOURCE_IMAGE
-  image       Manage images (ls, pull, rm, tag, inspect)
+  save        Save one or more images to a tar archive (streamed to STDOUT by default)
+  load        Load an image from a tar archive or STDIN
+  import      Import the contents of a tarball to create a filesystem image
+  history     Show the history of an image
+  image       Manage images (ls, pull, push, rm, tag, inspect, save, load, import, history, prune)
   info        Display system-wide information
   version     Show the berth version information
 ";
@@ -117,12 +130,13 @@ fn run() -> anyhow::Result<i32> {
         "image" => {
             let sub = match p.next()? {
                 Some(Value(v)) => v.string()?,
-                _ => return Err(usage("image", "expected a subcommand: ls, pull, rm, tag, inspect")),
+                _ => return Err(usage("image", "expected a subcommand: ls, pull, push, rm, tag, inspect, save, load, import, history, prune")),
             };
             match sub.as_str() {
                 "ls" | "list" => "images".to_string(),
+                "prune" => "image-prune".to_string(),
                 "rm" | "remove" => "rmi".to_string(),
-                "pull" | "tag" | "inspect" | "import" | "history" => format!("image-{sub}"),
+                "pull" | "push" | "tag" | "inspect" | "import" | "history" | "save" | "load" => format!("image-{sub}"),
                 other => return Err(usage("image", format!("unknown command \"{other}\" for \"berth image\""))),
             }
         }
@@ -166,6 +180,12 @@ fn run() -> anyhow::Result<i32> {
         "import" | "image-import" => import::import(&c, p),
         "exec" => exec::exec(&c, p),
         "history" | "image-history" => commands::history(&c, p),
+        "save" | "image-save" => archive::save(&c, p),
+        "push" | "image-push" => commands::push(&c, p),
+        "image-prune" => commands::prune(&c, p),
+        "login" => login::login(&c, p),
+        "logout" => login::logout(&c, p),
+        "load" | "image-load" => archive::load(&c, p),
         other => Err(usage("", format!("unknown command \"{other}\" for \"berth\""))),
     }
 }

@@ -23,6 +23,7 @@ pub struct FileConfig {
     pub log_level: Option<String>,
     pub group: Option<String>,
     pub max_concurrent_downloads: Option<usize>,
+    pub max_concurrent_uploads: Option<usize>,
     pub exec_root: Option<PathBuf>,
     pub runtime: Option<PathBuf>,
     pub shim: Option<PathBuf>,
@@ -37,6 +38,7 @@ pub struct Config {
     pub log_level: tracing::Level,
     pub group: String,
     pub max_concurrent_downloads: usize,
+    pub max_concurrent_uploads: usize,
     pub exec_root: PathBuf,
     pub runtime: PathBuf,
     pub shim: PathBuf,
@@ -52,6 +54,7 @@ pub struct Flags {
     pub log_level: Option<String>,
     pub group: Option<String>,
     pub max_concurrent_downloads: Option<usize>,
+    pub max_concurrent_uploads: Option<usize>,
     pub exec_root: Option<PathBuf>,
     pub runtime: Option<PathBuf>,
     pub shim: Option<PathBuf>,
@@ -69,6 +72,7 @@ Options:
       --registry-mirror URL          preferred registry mirror for docker.io (repeatable)
       --insecure-registry HOST[:PORT] registry reached over plain HTTP (repeatable)
       --max-concurrent-downloads n   layers downloaded at once per pull (default 3)
+      --max-concurrent-uploads n     layers uploaded at once per push (default 5)
       --exec-root string             root of per-run state: shim state, runtime root (default /run/berth)
       --runtime PATH                 the OCI runtime (default berth-runtime next to berthd, else on PATH)
       --shim PATH                    the per-container shim (default berth-shim next to berthd, else on PATH)
@@ -101,6 +105,10 @@ pub fn parse_flags(args: impl IntoIterator<Item = std::ffi::OsString>) -> Result
             Long("max-concurrent-downloads") => {
                 let v = val(&mut p)?;
                 f.max_concurrent_downloads = Some(v.parse().ok().filter(|n| *n > 0).ok_or_else(|| Error::Config(format!("invalid --max-concurrent-downloads {v:?}")))?)
+            }
+            Long("max-concurrent-uploads") => {
+                let v = val(&mut p)?;
+                f.max_concurrent_uploads = Some(v.parse().ok().filter(|n| *n > 0).ok_or_else(|| Error::Config(format!("invalid --max-concurrent-uploads {v:?}")))?)
             }
             Long("exec-root") => f.exec_root = Some(val(&mut p)?.into()),
             Long("runtime") => f.runtime = Some(val(&mut p)?.into()),
@@ -185,6 +193,7 @@ pub fn load(flags: Flags) -> Result<Config> {
         log_level,
         group: merge("group", flags.group, file.group)?.unwrap_or_else(|| "berth".into()),
         max_concurrent_downloads: merge("max-concurrent-downloads", flags.max_concurrent_downloads, file.max_concurrent_downloads)?.unwrap_or(3),
+        max_concurrent_uploads: merge("max-concurrent-uploads", flags.max_concurrent_uploads, file.max_concurrent_uploads)?.unwrap_or(5),
     })
 }
 
@@ -251,6 +260,9 @@ mod tests {
         let Parsed::Run(f) = flags(&["--config-file", dir.join("missing.json").to_str().unwrap()]).ok().unwrap() else { panic!() };
         assert!(load(f).is_err(), "an explicit config file must exist");
         assert!(flags(&["--bogus"]).is_err());
+        assert!(flags(&["--max-concurrent-uploads", "0"]).is_err());
+        let Parsed::Run(f) = flags(&["--max-concurrent-uploads", "2", "--data-root", "/tmp/x"]).ok().unwrap() else { panic!() };
+        assert_eq!(f.max_concurrent_uploads, Some(2));
         let Parsed::Run(f) = flags(&["-H", "tcp://0.0.0.0:2375"]).ok().unwrap() else { panic!() };
         assert!(load(f).unwrap_err().to_string().contains("only unix://"));
         std::fs::remove_dir_all(&dir).unwrap();

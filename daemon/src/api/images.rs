@@ -30,8 +30,9 @@ fn glob(pat: &str, s: &str) -> bool {
     }
 }
 
-/// `filters` as JSON: `{"dangling":["true"]}` or the old `{"dangling":{"true":true}}`.
-fn filters(q: &Query) -> Result<Vec<(String, String)>> {
+/// `filters` as JSON: `{"dangling":["true"]}` or the old `{"dangling":{"true":true}}`;
+/// only the keys in `allowed`.
+fn raw_filters(q: &Query, allowed: &[&str]) -> Result<Vec<(String, String)>> {
     let Some(raw) = q.get("filters").filter(|f| !f.is_empty()) else { return Ok(vec![]) };
     let v: Value = serde_json::from_str(raw).map_err(|e| Error::BadParameter(format!("invalid filters: {e}")))?;
     let obj = v.as_object().ok_or_else(|| Error::BadParameter("invalid filters: expected an object".into()))?;
@@ -42,7 +43,7 @@ fn filters(q: &Query) -> Result<Vec<(String, String)>> {
             Value::Object(o) => o.keys().cloned().collect(),
             _ => return Err(Error::BadParameter(format!("invalid filter {k:?}"))),
         };
-        if !matches!(k.as_str(), "dangling" | "reference") {
+        if !allowed.contains(&k.as_str()) {
             return Err(Error::BadParameter(format!("invalid filter '{k}'")));
         }
         out.extend(list.into_iter().map(|v| (k.clone(), v)));
@@ -54,43 +55,146 @@ fn ref_match(pat: &str, tag: &str) -> bool {
     glob(pat, tag) || tag.rsplit_once(':').is_some_and(|(repo, _)| glob(pat, repo))
 }
 
-fn matches(f: &[(String, String)], img: &ImageRecord) -> Result<bool> {
-    for (k, v) in f {
-        let ok = match k.as_str() {
-            "dangling" => match v.as_str() {
-                "true" | "1" => img.tags.is_empty(),
-                "false" | "0" => !img.tags.is_empty(),
-                _ => return Err(Error::BadParameter(format!("invalid filter 'dangling={v}'"))),
-            },
-            _ => familiar(&img.tags).iter().any(|t| ref_match(v, t)),
+/// A Go duration as docker's `until` takes it: `10m`, `1h30m`, `90s`.
+fn go_duration(s: &str) -> Option<i64> {
+    let (mut total, mut num, mut any) = (0f64, String::new(), false);
+    let mut chars = s.chars().peekable();
+    while let Some(c) = chars.next() {
+        if c.is_ascii_digit() || c == '.' {
+            num.push(c);
+            continue;
+        }
+        let mut unit = c.to_string();
+        if c == 'm' && chars.peek() == Some(&'s') || c == 'u' || c == 'n' || c == 'µ' {
+            if let Some(n) = chars.next() {
+                unit.push(n);
+            }
+        }
+        let v: f64 = num.parse().ok()?;
+        num.clear();
+        total += v * match unit.as_str() {
+            "h" => 3600.0,
+            "m" => 60.0,
+            "s" => 1.0,
+            "ms" => 1e-3,
+            "us" | "µs" => 1e-6,
+            "ns" => 1e-9,
+            _ => return None,
         };
-        if !ok {
-            return Ok(false);
+        any = true;
+    }
+    (any && num.is_empty()).then_some(total as i64)
+}
+
+/// docker's `until`/timestamp forms: unix seconds, RFC 3339, `2006-01-02`,
+/// or a duration before now.
+fn timestamp(v: &str) -> Result<i64> {
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs() as i64).unwrap_or(0);
+    if let Ok(n) = v.split('.').next().unwrap_or("").parse::<i64>() {
+        if !v.is_empty() && v.bytes().all(|b| b.is_ascii_digit() || b == b'.') {
+            return Ok(n);
         }
     }
-    Ok(true)
+    if let Some(t) = crate::time::parse_rfc3339(v).or_else(|| crate::time::parse_rfc3339(&format!("{v}T00:00:00Z"))) {
+        return Ok(t);
+    }
+    go_duration(v).map(|d| now - d).ok_or_else(|| Error::BadParameter(format!("invalid filter timestamp {v:?}: expected unix seconds, RFC 3339, or a duration like 10m")))
+}
+
+/// The image filters of `images` and `image prune`.
+#[derive(Default)]
+struct Filters {
+    dangling: Option<bool>,
+    references: Vec<String>,
+    /// (key, value, wanted): `label=k`, `label=k=v`, `label!=k[=v]`.
+    labels: Vec<(String, Option<String>, bool)>,
+    before: Option<i64>,
+    since: Option<i64>,
+    until: Option<i64>,
+}
+
+impl Filters {
+    fn parse(s: &State, q: &Query, allowed: &[&str]) -> Result<Filters> {
+        let mut f = Filters::default();
+        for (k, v) in raw_filters(q, allowed)? {
+            match k.as_str() {
+                "dangling" => {
+                    f.dangling = Some(match v.as_str() {
+                        "true" | "1" => true,
+                        "false" | "0" => false,
+                        _ => return Err(Error::BadParameter(format!("invalid filter 'dangling={v}'"))),
+                    })
+                }
+                "reference" => f.references.push(v),
+                "label" | "label!" => {
+                    let (key, val) = match v.split_once('=') {
+                        Some((a, b)) => (a.to_string(), Some(b.to_string())),
+                        None => (v.clone(), None),
+                    };
+                    f.labels.push((key, val, k == "label"));
+                }
+                "before" | "since" => {
+                    // An image, by name or id: its creation time is the bound.
+                    let (img, _) = s.store.lookup(&v)?;
+                    let t = img.created.as_deref().and_then(crate::time::parse_rfc3339).unwrap_or(0);
+                    if k == "before" {
+                        f.before = Some(t);
+                    } else {
+                        f.since = Some(t);
+                    }
+                }
+                "until" => f.until = Some(timestamp(&v)?),
+                _ => return Err(Error::BadParameter(format!("invalid filter '{k}'"))),
+            }
+        }
+        Ok(f)
+    }
+
+    fn keep(&self, img: &ImageRecord, labels: &Value) -> bool {
+        let created = img.created.as_deref().and_then(crate::time::parse_rfc3339).unwrap_or(0);
+        let label_ok = self.labels.iter().all(|(k, v, wanted)| {
+            let has = match (labels.get(k), v) {
+                (Some(_), None) => true,
+                (Some(got), Some(v)) => got.as_str() == Some(v.as_str()),
+                (None, _) => false,
+            };
+            has == *wanted
+        });
+        self.dangling.iter().all(|&d| d == img.tags.is_empty())
+            && (self.references.is_empty() || familiar(&img.tags).iter().any(|t| self.references.iter().any(|p| ref_match(p, t))))
+            && label_ok
+            && self.before.iter().all(|&b| created < b)
+            && self.since.iter().all(|&b| created > b)
+            && self.until.iter().all(|&u| created < u)
+    }
+}
+
+fn labels_of(cfg: &ImageConfig) -> Value {
+    cfg.config.as_ref().and_then(|c| c.get("Labels")).filter(|l| l.is_object()).cloned().unwrap_or(json!({}))
 }
 
 pub fn list(s: &State, q: &Query) -> Result<hyper::Response<Body>> {
     q.only(&["all", "digests", "filters", "shared-size", "manifests"])?;
     q.flag("all")?;
-    let f = filters(q)?;
+    q.flag("digests")?;
+    let f = Filters::parse(s, q, &["dangling", "reference", "label", "label!", "before", "since", "until"])?;
     let mut out = Vec::new();
     for img in s.store.list()? {
-        if !matches(&f, &img)? {
+        let cfg = config_of(s, &img)?;
+        let labels = labels_of(&cfg);
+        if !f.keep(&img, &labels) {
             continue;
         }
-        let cfg = config_of(s, &img)?;
         // With a reference filter, only the matching names are listed, as
         // docker does (`images busybox` does not show the image's other tags).
-        let refs: Vec<&String> = f.iter().filter(|(k, _)| k == "reference").map(|(_, v)| v).collect();
-        let tags: Vec<String> = familiar(&img.tags).into_iter().filter(|t| refs.iter().all(|p| ref_match(p, t))).collect();
-        let labels = cfg.config.as_ref().and_then(|c| c.get("Labels")).filter(|l| l.is_object()).cloned().unwrap_or(json!({}));
+        let wanted = |n: &String| f.references.is_empty() || f.references.iter().any(|p| ref_match(p, n) || n.split_once('@').is_some_and(|(repo, _)| glob(p, repo)));
+        let tags: Vec<String> = familiar(&img.tags).into_iter().filter(wanted).collect();
+        let digests: Vec<String> = familiar(&img.repo_digests).into_iter().filter(wanted).collect();
         out.push(json!({
             "Id": img.id.to_string(),
             "ParentId": "",
             "RepoTags": tags,
-            "RepoDigests": familiar(&img.repo_digests),
+            "RepoDigests": digests,
             "Created": img.created.as_deref().and_then(crate::time::parse_rfc3339).unwrap_or(0),
             "Size": img.size,
             "SharedSize": -1,
@@ -99,6 +203,35 @@ pub fn list(s: &State, q: &Query) -> Result<hyper::Response<Body>> {
         }));
     }
     Ok(json(StatusCode::OK, &Value::Array(out)))
+}
+
+/// `POST /images/prune`: removes images no container uses, only dangling
+/// (untagged) ones unless `dangling=false` (`image prune -a`), narrowed by
+/// `until` and `label`. Answers what docker answers: the untagged and
+/// deleted items and the bytes of the layers removed from disk.
+pub fn prune(s: &State, q: &Query) -> Result<hyper::Response<Body>> {
+    q.only(&["filters"])?;
+    let mut f = Filters::parse(s, q, &["dangling", "until", "label", "label!"])?;
+    if f.dangling == Some(false) {
+        f.dangling = None;
+    } else {
+        f.dangling = Some(true);
+    }
+    let (mut items, mut reclaimed) = (Vec::new(), 0u64);
+    for img in s.store.list()? {
+        let cfg = config_of(s, &img)?;
+        if !f.keep(&img, &labels_of(&cfg)) || !s.containers.using_image(&img.id.to_string())?.is_empty() {
+            continue;
+        }
+        let sizes: std::collections::HashMap<String, u64> = img.diff_ids.iter().map(|d| Ok((d.to_string(), s.store.layer_size(d)?))).collect::<Result<_>>()?;
+        // Forced: a pruned image goes with every name it has.
+        let r = s.store.remove(&img, None, true)?;
+        reclaimed += r.deleted.iter().filter_map(|d| sizes.get(d)).sum::<u64>();
+        items.extend(r.untagged.iter().map(|u| json!({"Untagged": u})));
+        items.extend(r.deleted.iter().map(|d| json!({"Deleted": d})));
+        tracing::info!(image = %img.id, "pruned");
+    }
+    Ok(json(StatusCode::OK, &json!({"ImagesDeleted": if items.is_empty() { Value::Null } else { Value::Array(items) }, "SpaceReclaimed": reclaimed})))
 }
 
 pub fn inspect(s: &State, name: &str) -> Result<hyper::Response<Body>> {
@@ -184,10 +317,7 @@ pub async fn create(s: Arc<State>, q: &Query, req: Request<Incoming>) -> Result<
     q.only(&["fromImage", "tag", "platform"])?;
     let r = pull_reference(q)?;
     let platform = q.get("platform").filter(|p| !p.is_empty()).map(Platform::parse).transpose()?;
-    let creds = match req.headers().get("x-registry-auth").and_then(|v| v.to_str().ok()) {
-        Some(h) => Credentials::from_header(h)?,
-        None => None,
-    };
+    let creds = registry_auth(&req)?;
     let resolved = pull::resolve(&s.registry, r, platform, creds).await?;
     let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
     let store = s.store.clone();
@@ -248,6 +378,114 @@ async fn import(s: Arc<State>, q: &Query, req: Request<Incoming>) -> Result<hype
     Ok(stream(rx))
 }
 
+/// `GET /images/get?names=...` and `GET /images/{name}/get`: the archive
+/// streams as it is written; every name is resolved first, so an unknown one
+/// is a 404 before any byte of tar.
+pub async fn save(s: Arc<State>, names: Vec<String>, q: &Query) -> Result<hyper::Response<Body>> {
+    q.only(&["names", "platform"])?;
+    if q.get("platform").is_some_and(|p| !p.is_empty()) {
+        return Err(Error::BadParameter("save --platform is not supported: images here are single-platform, save them without it".into()));
+    }
+    let store = s.store.clone();
+    let plan = tokio::task::spawn_blocking(move || crate::images::save::plan(&store, &names)).await.map_err(|e| Error::Internal(e.to_string()))??;
+    let (tx, rx) = tokio::sync::mpsc::channel(8);
+    let store = s.store.clone();
+    tokio::task::spawn_blocking(move || {
+        let mut w = crate::images::save::ChannelWriter::new(tx);
+        let started = std::time::Instant::now();
+        match crate::images::save::write(&store, &plan, &mut w) {
+            Ok(()) => tracing::info!(images = plan.len(), ms = started.elapsed().as_millis() as u64, "saved"),
+            Err(e) => {
+                tracing::warn!(error = %e.chain(), "save failed");
+                w.fail(&e);
+            }
+        }
+    });
+    Ok(super::fallible_stream(rx, "application/x-tar"))
+}
+
+/// `POST /images/load`: the body is spooled as it arrives (the archive's
+/// entries may come in any order), checked, then loaded; the answer is
+/// docker's JSON messages, or an error status when the archive is refused.
+pub async fn load(s: Arc<State>, q: &Query, req: Request<Incoming>) -> Result<hyper::Response<Body>> {
+    q.only(&["quiet", "platform"])?;
+    if q.get("platform").is_some_and(|p| !p.is_empty()) {
+        return Err(Error::BadParameter("load --platform is not supported: an index in the archive loads the host's platform".into()));
+    }
+    let quiet = q.flag("quiet")?;
+    let (tx, rx) = tokio::sync::mpsc::channel::<std::result::Result<bytes::Bytes, String>>(64);
+    let store = s.store.clone();
+    let started = std::time::Instant::now();
+    let spool = tokio::task::spawn_blocking(move || crate::images::load::Spool::read(&store, crate::images::pull::ChannelReader::new(rx)));
+    let mut body = req.into_body();
+    use http_body_util::BodyExt;
+    while let Some(frame) = body.frame().await {
+        match frame {
+            Ok(f) => {
+                if let Ok(data) = f.into_data() {
+                    // The spooler stopped: its error says why.
+                    if tx.send(Ok(data)).await.is_err() {
+                        break;
+                    }
+                }
+            }
+            Err(e) => {
+                let _ = tx.send(Err(format!("reading the request body: {e}"))).await;
+                break;
+            }
+        }
+    }
+    drop(tx);
+    let spool = spool.await.map_err(|e| Error::Internal(e.to_string()))??;
+    let store = s.store.clone();
+    let msgs = tokio::task::spawn_blocking(move || crate::images::load::load(&store, spool, quiet)).await.map_err(|e| Error::Internal(e.to_string()))??;
+    tracing::debug!(ms = started.elapsed().as_millis() as u64, "load done");
+    let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+    for m in msgs {
+        pull::emit(&tx, m);
+    }
+    Ok(stream(rx))
+}
+
+fn registry_auth(req: &Request<Incoming>) -> Result<Option<Credentials>> {
+    match req.headers().get("x-registry-auth").and_then(|v| v.to_str().ok()) {
+        Some(h) => Credentials::from_header(h),
+        None => Ok(None),
+    }
+}
+
+/// `POST /images/{name}/push?tag=`: resolved (image, auth) before the 200,
+/// then streamed progress as docker's, ending with the `aux` digest.
+pub async fn push(s: Arc<State>, name: &str, q: &Query, req: &Request<Incoming>) -> Result<hyper::Response<Body>> {
+    q.only(&["tag", "platform"])?;
+    if q.get("platform").is_some_and(|p| !p.is_empty()) {
+        return Err(Error::BadParameter("push --platform is not supported: images here are single-platform".into()));
+    }
+    let r = Reference::parse_name_only(name)?;
+    let creds = registry_auth(req)?.or_else(|| Credentials::from_docker_config(r.domain()));
+    let prepared = crate::images::push::prepare(&s.store, &s.registry, name, q.get("tag"), creds).await?;
+    let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+    let store = s.store.clone();
+    let n = s.cfg.max_concurrent_uploads;
+    // As in docker, a client that hangs up cancels the push (unlike a pull,
+    // nothing half-done is worth keeping: the registry drops unfinished uploads).
+    tokio::spawn(async move {
+        let r = tokio::select! {
+            r = crate::images::push::run(store, prepared, tx.clone(), n) => r,
+            _ = tx.closed() => {
+                tracing::info!("push cancelled: the client went away");
+                return;
+            }
+        };
+        if let Err(e) = r {
+            tracing::warn!(error = %e.chain(), "push failed");
+            let m = e.chain();
+            pull::emit(&tx, json!({"errorDetail": {"message": m}, "error": m}));
+        }
+    });
+    Ok(stream(rx))
+}
+
 pub fn tag(s: &State, name: &str, q: &Query) -> Result<hyper::Response<Body>> {
     q.only(&["repo", "tag"])?;
     let (img, _) = s.store.lookup(name)?;
@@ -287,6 +525,19 @@ pub fn remove(s: &State, name: &str, q: &Query) -> Result<hyper::Response<Body>>
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn until_forms() {
+        assert_eq!(go_duration("10m"), Some(600));
+        assert_eq!(go_duration("1h30m"), Some(5400));
+        assert_eq!(go_duration("1.5s"), Some(1));
+        assert_eq!(go_duration("10"), None);
+        assert_eq!(go_duration("10x"), None);
+        assert_eq!(timestamp("1700000000").unwrap(), 1_700_000_000);
+        assert_eq!(timestamp("2023-11-14T22:13:20Z").unwrap(), 1_700_000_000);
+        assert_eq!(timestamp("2023-11-14").unwrap(), 1_699_920_000);
+        assert!(timestamp("soon").is_err());
+    }
 
     #[test]
     fn globs_and_pull_refs() {

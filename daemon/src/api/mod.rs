@@ -27,17 +27,37 @@ use crate::State;
 pub const API_VERSION: &str = "1.47";
 pub const MIN_API_VERSION: &str = "1.24";
 
-pub type Body = BoxBody<Bytes, Infallible>;
+/// Response bodies may fail part-way (a `save` whose blob cannot be read):
+/// hyper then cuts the connection instead of ending the chunked body, so
+/// the client sees a broken transfer, never a short but "complete" one.
+pub type Body = BoxBody<Bytes, std::io::Error>;
 
 /// A response body fed line by line from a channel (pull progress).
 pub struct ChannelBody(pub mpsc::UnboundedReceiver<Bytes>);
 
 impl hyper::body::Body for ChannelBody {
     type Data = Bytes;
-    type Error = Infallible;
-    fn poll_frame(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<std::result::Result<Frame<Bytes>, Infallible>>> {
+    type Error = std::io::Error;
+    fn poll_frame(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<std::result::Result<Frame<Bytes>, std::io::Error>>> {
         self.0.poll_recv(cx).map(|o| o.map(|b| Ok(Frame::data(b))))
     }
+}
+
+/// A bounded stream of chunks that may end in an error (an archive being
+/// written by a blocking task): the writer waits when the client reads
+/// slowly instead of buffering the whole archive in memory.
+pub struct FallibleBody(pub mpsc::Receiver<std::io::Result<Bytes>>);
+
+impl hyper::body::Body for FallibleBody {
+    type Data = Bytes;
+    type Error = std::io::Error;
+    fn poll_frame(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<std::result::Result<Frame<Bytes>, std::io::Error>>> {
+        self.0.poll_recv(cx).map(|o| o.map(|r| r.map(Frame::data)))
+    }
+}
+
+fn full(b: Bytes) -> Body {
+    Full::new(b).map_err(|never: Infallible| match never {}).boxed()
 }
 
 fn base(status: StatusCode) -> hyper::http::response::Builder {
@@ -47,15 +67,15 @@ fn base(status: StatusCode) -> hyper::http::response::Builder {
 pub fn json(status: StatusCode, v: &serde_json::Value) -> Response<Body> {
     let mut b = serde_json::to_vec(v).unwrap_or_default();
     b.push(b'\n');
-    base(status).header("content-type", "application/json").body(Full::new(Bytes::from(b)).boxed()).unwrap_or_default()
+    base(status).header("content-type", "application/json").body(full(Bytes::from(b))).unwrap_or_default()
 }
 
 pub fn text(status: StatusCode, s: &'static str) -> Response<Body> {
-    base(status).header("content-type", "text/plain; charset=utf-8").body(Full::new(Bytes::from_static(s.as_bytes())).boxed()).unwrap_or_default()
+    base(status).header("content-type", "text/plain; charset=utf-8").body(full(Bytes::from_static(s.as_bytes()))).unwrap_or_default()
 }
 
 pub fn empty(status: StatusCode) -> Response<Body> {
-    base(status).body(Full::new(Bytes::new()).boxed()).unwrap_or_default()
+    base(status).body(full(Bytes::new())).unwrap_or_default()
 }
 
 pub fn stream(rx: mpsc::UnboundedReceiver<Bytes>) -> Response<Body> {
@@ -64,6 +84,10 @@ pub fn stream(rx: mpsc::UnboundedReceiver<Bytes>) -> Response<Body> {
 
 pub fn stream_as(rx: mpsc::UnboundedReceiver<Bytes>, content_type: &'static str) -> Response<Body> {
     base(StatusCode::OK).header("content-type", content_type).body(BodyExt::boxed(ChannelBody(rx))).unwrap_or_default()
+}
+
+pub fn fallible_stream(rx: mpsc::Receiver<std::io::Result<Bytes>>, content_type: &'static str) -> Response<Body> {
+    base(StatusCode::OK).header("content-type", content_type).body(BodyExt::boxed(FallibleBody(rx))).unwrap_or_default()
 }
 
 pub fn error(e: &Error) -> Response<Body> {
@@ -206,6 +230,15 @@ async fn route(state: Arc<State>, req: Request<Incoming>) -> Result<Response<Bod
         (&Method::GET, "/info") => system::info(&state),
         (&Method::GET, "/images/json") => images::list(&state, &q),
         (&Method::POST, "/images/create") => images::create(state, &q, req).await,
+        (&Method::GET, "/images/get") => images::save(state, q.all("names"), &q).await,
+        (&Method::POST, "/images/load") => images::load(state, &q, req).await,
+        (&Method::POST, "/images/prune") => images::prune(&state, &q),
+        (&Method::GET, p) if p.starts_with("/images/") && p.ends_with("/get") => images::save(state, vec![name(p, "/get")?], &q).await,
+        (&Method::POST, p) if p.starts_with("/images/") && p.ends_with("/push") => images::push(state, &name(p, "/push")?, &q, &req).await,
+        (&Method::POST, "/auth") => {
+            let body = req.into_body().collect().await.map_err(|e| Error::BadParameter(format!("reading the body: {e}")))?.to_bytes();
+            system::auth(&state, &body).await
+        }
         (&Method::GET, p) if p.starts_with("/images/") && p.ends_with("/json") => images::inspect(&state, &name(p, "/json")?),
         (&Method::POST, p) if p.starts_with("/images/") && p.ends_with("/tag") => images::tag(&state, &name(p, "/tag")?, &q),
         (&Method::GET, p) if p.starts_with("/images/") && p.ends_with("/history") => images::history(&state, &name(p, "/history")?),

@@ -98,3 +98,31 @@ pub fn info(s: &State) -> Result<hyper::Response<Body>> {
         }),
     ))
 }
+
+/// `POST /auth`: checks credentials against the registry's `/v2/` (its
+/// challenge decides basic or bearer), as `docker login` asks the daemon to.
+pub async fn auth(s: &State, body: &[u8]) -> Result<hyper::Response<Body>> {
+    let v: serde_json::Value = serde_json::from_slice(body).map_err(|e| crate::error::Error::BadParameter(format!("invalid auth configuration: {e}")))?;
+    let get = |k: &str| v.get(k).and_then(|x| x.as_str()).unwrap_or("").to_string();
+    let (user, pass) = (get("username"), get("password"));
+    if user.is_empty() || pass.is_empty() {
+        return Err(crate::error::Error::BadParameter("username and password are required".into()));
+    }
+    let server = get("serveraddress");
+    let domain = registry_domain(&server);
+    crate::registry::upload::check_login(&s.registry, &domain, crate::registry::Credentials { username: user, password: pass }).await?;
+    tracing::info!(registry = %domain, "login succeeded");
+    Ok(json(StatusCode::OK, &json!({"Status": "Login Succeeded", "IdentityToken": ""})))
+}
+
+/// The registry host of a login's server address: `127.0.0.1:5001`,
+/// `http://127.0.0.1:5001/v2/`, or docker.io's `https://index.docker.io/v1/`.
+pub fn registry_domain(server: &str) -> String {
+    let s = server.trim();
+    let s = s.strip_prefix("https://").or_else(|| s.strip_prefix("http://")).unwrap_or(s);
+    let host = s.split('/').next().unwrap_or("");
+    match host {
+        "" | "index.docker.io" | "registry-1.docker.io" | "docker.io" => oci_image::reference::DEFAULT_DOMAIN.to_string(),
+        h => h.to_string(),
+    }
+}

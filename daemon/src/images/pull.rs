@@ -310,10 +310,16 @@ async fn download_layer(store: &Arc<Store>, session: &Session, desc: &Descriptor
     }
 }
 
-/// Feeds the blocking unpacker from the download task.
-struct ChannelReader {
+/// Feeds the blocking unpacker from the download task (or an upload).
+pub(crate) struct ChannelReader {
     rx: mpsc::Receiver<std::result::Result<Bytes, String>>,
     cur: Bytes,
+}
+
+impl ChannelReader {
+    pub(crate) fn new(rx: mpsc::Receiver<std::result::Result<Bytes, String>>) -> ChannelReader {
+        ChannelReader { rx, cur: Bytes::new() }
+    }
 }
 
 impl Read for ChannelReader {
@@ -411,7 +417,7 @@ pub(crate) fn write_layer<R: Read + Send>(store: &Store, input: R, desc: &Descri
         let (got, unpacked) = std::thread::scope(|sc| {
             let (tx, rx) = std::sync::mpsc::sync_channel::<Vec<u8>>(16);
             let tee = &mut tee;
-            let producer = sc.spawn(move || -> Result<Digest> {
+            let producer = sc.spawn(move || -> Result<(Digest, u64)> {
                 let mut tar = HashingReader::new(unpack::decompress(tee)?);
                 loop {
                     let mut buf = vec![0u8; 256 * 1024];
@@ -427,8 +433,8 @@ pub(crate) fn write_layer<R: Read + Send>(store: &Store, input: R, desc: &Descri
                 }
                 drop(tx);
                 // The rest (tar padding, trailer) still counts for the diff_id.
-                let (d, _, _) = tar.finish().map_err(oci_image::Error::Tar)?;
-                Ok(d)
+                let (d, n, _) = tar.finish().map_err(oci_image::Error::Tar)?;
+                Ok((d, n))
             });
             let unpacked = unpack::unpack(VecReader { rx, cur: Vec::new(), pos: 0 }, s.path(), &UnpackOptions::default());
             let got = producer.join().map_err(|_| Error::Internal("decompressor thread panicked".into()));
@@ -436,13 +442,13 @@ pub(crate) fn write_layer<R: Read + Send>(store: &Store, input: R, desc: &Descri
         });
         // A broken stream can end a tar early at an entry boundary: the
         // producer's error comes first.
-        let got = got??;
+        let (got, len) = got??;
         let stats = unpacked?;
         if &got != diff {
             return Err(Error::Image(oci_image::Error::DigestMismatch { expected: format!("diff_id {diff}"), actual: got.to_string() }));
         }
         size = stats.content_bytes;
-        staged = Some(s);
+        staged = Some((s, diff, len));
     }
     // Whatever the decompressor left unread still counts for the digest.
     io::copy(&mut tee, &mut io::sink()).map_err(|e| Error::io("reading blob", &tee.path, e))?;
@@ -460,8 +466,12 @@ pub(crate) fn write_layer<R: Read + Send>(store: &Store, input: R, desc: &Descri
         store.commit_blob(&path, &desc.digest)?;
         guard.0 = None;
     }
-    if let Some(s) = staged {
+    if let Some((s, diff, len)) = staged {
         s.commit()?;
+        // Only a cache for `save`, which can measure it again.
+        if let Err(e) = store.set_tar_length(diff, len) {
+            tracing::warn!(layer = %diff, error = %e.chain(), "could not record the layer's tar length");
+        }
     }
     Ok((size, got, n))
 }

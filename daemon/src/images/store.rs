@@ -105,6 +105,12 @@ CREATE TABLE IF NOT EXISTS layers (
   size INTEGER NOT NULL,
   refs INTEGER NOT NULL CHECK (refs > 0)
 );
+-- The length of each layer's uncompressed tar, learnt while unpacking it:
+-- `save` writes that tar and needs its length before its first byte.
+CREATE TABLE IF NOT EXISTS layer_tars (
+  diff_id TEXT PRIMARY KEY,
+  length INTEGER NOT NULL
+);
 CREATE TABLE IF NOT EXISTS blobs (
   digest TEXT PRIMARY KEY,
   size INTEGER NOT NULL,
@@ -353,6 +359,17 @@ impl Store {
         Ok(ImageRecord { id: Digest::parse(id)?, manifest_digest: Digest::parse(&manifest_digest)?, size: size as u64, created, tags, repo_digests, diff_ids, last_tag_time })
     }
 
+    /// The length of a layer's uncompressed tar, if it was recorded.
+    pub fn tar_length(&self, diff_id: &Digest) -> Result<Option<u64>> {
+        let n: Option<i64> = self.db().query_row("SELECT length FROM layer_tars WHERE diff_id = ?1", [diff_id.to_string()], |r| r.get(0)).optional()?;
+        Ok(n.map(|n| n.max(0) as u64))
+    }
+
+    pub fn set_tar_length(&self, diff_id: &Digest, length: u64) -> Result<()> {
+        self.db().execute("INSERT OR REPLACE INTO layer_tars (diff_id, length) VALUES (?1, ?2)", params![diff_id.to_string(), length as i64])?;
+        Ok(())
+    }
+
     /// The unpacked size of a layer, as recorded when it was unpacked.
     pub fn layer_size(&self, diff_id: &Digest) -> Result<u64> {
         let n: Option<i64> = self.db().query_row("SELECT size FROM layers WHERE diff_id = ?1", [diff_id.to_string()], |r| r.get(0)).optional()?;
@@ -397,6 +414,13 @@ impl Store {
             }
         }
         Err(Error::NoSuchImage(name.to_string()))
+    }
+
+    /// Records `repo@digest` for an image (after a push: the registry now
+    /// has it under that digest).
+    pub fn add_repo_digest(&self, id: &Digest, rd: &Reference) -> Result<()> {
+        self.db().execute("INSERT INTO repo_digests (name, image_id) VALUES (?1, ?2) ON CONFLICT(name) DO UPDATE SET image_id = ?2", params![rd.to_string(), id.to_string()])?;
+        Ok(())
     }
 
     pub fn tag(&self, id: &Digest, target: &Reference) -> Result<()> {
@@ -456,6 +480,7 @@ impl Store {
             let changed = tx.changes();
             if changed == 0 {
                 tx.execute("DELETE FROM layers WHERE diff_id = ?1", [l])?;
+                tx.execute("DELETE FROM layer_tars WHERE diff_id = ?1", [l])?;
             }
         }
         for b in &blobs {

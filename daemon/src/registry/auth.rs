@@ -80,6 +80,8 @@ impl Credentials {
 pub struct Auth {
     creds: Option<Credentials>,
     header: Mutex<Option<String>>,
+    /// What a token is asked for when the challenge names no scope.
+    actions: &'static str,
 }
 
 /// `Bearer realm="https://auth.docker.io/token",service="registry.docker.io"`
@@ -109,7 +111,12 @@ fn parse_challenge(h: &str) -> (String, Vec<(String, String)>) {
 
 impl Auth {
     pub fn new(creds: Option<Credentials>) -> Auth {
-        Auth { creds, header: Mutex::new(None) }
+        Auth { creds, header: Mutex::new(None), actions: "pull" }
+    }
+
+    /// For a push: a bearer token must allow `pull,push`.
+    pub fn new_push(creds: Option<Credentials>) -> Auth {
+        Auth { creds, header: Mutex::new(None), actions: "pull,push" }
     }
 
     pub fn has_credentials(&self) -> bool {
@@ -134,8 +141,10 @@ impl Auth {
             })?,
             "bearer" => {
                 let realm = get("realm").ok_or_else(|| Error::Registry(format!("{domain}: bearer challenge without realm")))?;
-                let scope = get("scope").unwrap_or_else(|| format!("repository:{repo}:pull"));
-                let mut q: Vec<(&str, &str)> = vec![("scope", scope.as_str())];
+                // A login asks for no repository: a token without scope
+                // still proves the credentials.
+                let scope = get("scope").or_else(|| (!repo.is_empty()).then(|| format!("repository:{repo}:{}", self.actions)));
+                let mut q: Vec<(&str, &str)> = scope.as_deref().map(|s| vec![("scope", s)]).unwrap_or_default();
                 let service = get("service");
                 if let Some(s) = &service {
                     q.insert(0, ("service", s.as_str()));

@@ -12,6 +12,7 @@
 //! and refuses HTTPS registries with an error that says so.
 
 pub mod auth;
+pub mod upload;
 mod url;
 
 use std::time::Duration;
@@ -34,6 +35,7 @@ const HEADERS_TIMEOUT: Duration = Duration::from_secs(60);
 /// A body that sends nothing for this long is a dead connection.
 pub const STALL_TIMEOUT: Duration = Duration::from_secs(60);
 const ATTEMPTS: u32 = 4;
+const UPLOAD_TIMEOUT: Duration = Duration::from_secs(3600);
 
 #[derive(Debug, Clone, Default)]
 pub struct RegistryConfig {
@@ -68,8 +70,20 @@ enum Sent {
     Transport(String),
 }
 
-/// One GET, on a fresh connection.
+/// A request body: empty, a manifest, or a blob streamed from disk.
+pub type ReqBody = http_body_util::combinators::BoxBody<Bytes, std::io::Error>;
+
+fn empty_body() -> ReqBody {
+    Empty::<Bytes>::new().map_err(|never| match never {}).boxed()
+}
+
+/// One request without a body, on a fresh connection.
 async fn send(url: &Url, method: &str, headers: &[(&str, String)]) -> std::result::Result<Response<Incoming>, Sent> {
+    send_body(url, method, headers, empty_body()).await
+}
+
+/// One request, on a fresh connection.
+async fn send_body(url: &Url, method: &str, headers: &[(&str, String)], body: ReqBody) -> std::result::Result<Response<Incoming>, Sent> {
     if url.https {
         return Err(Sent::Transport(format!("{url}: TLS is not supported by berthd yet (only plain-HTTP insecure registries and mirrors)")));
     }
@@ -86,10 +100,13 @@ async fn send(url: &Url, method: &str, headers: &[(&str, String)]) -> std::resul
     for (k, v) in headers {
         b = b.header(*k, v);
     }
-    let req = b.body(Empty::<Bytes>::new()).map_err(|e| Sent::Transport(format!("{url}: {e}")))?;
-    tokio::time::timeout(HEADERS_TIMEOUT, sender.send_request(req))
+    let req = b.body(body).map_err(|e| Sent::Transport(format!("{url}: {e}")))?;
+    // The answer to an upload comes after its whole body: allow for a slow
+    // link rather than the usual wait for headers.
+    let wait = if hyper::body::Body::size_hint(req.body()).exact() == Some(0) { HEADERS_TIMEOUT } else { UPLOAD_TIMEOUT };
+    tokio::time::timeout(wait, sender.send_request(req))
         .await
-        .map_err(|_| Sent::Transport(format!("{url}: no response in {}s", HEADERS_TIMEOUT.as_secs())))?
+        .map_err(|_| Sent::Transport(format!("{url}: no response in {}s", wait.as_secs())))?
         .map_err(|e| Sent::Transport(format!("{url}: {e}")))
 }
 
@@ -99,7 +116,7 @@ fn backoff(attempt: u32) -> Duration {
 
 /// The registry's own words, from an error body of the distribution spec
 /// (`{"errors":[{"code":"MANIFEST_UNKNOWN","message":"..."}]}`).
-async fn error_text(resp: Response<Incoming>) -> String {
+pub(crate) async fn error_text(resp: Response<Incoming>) -> String {
     let status = resp.status();
     let body = match tokio::time::timeout(Duration::from_secs(10), Limited::collect(resp.into_body(), 64 * 1024)).await {
         Ok(Ok(b)) => b,
@@ -146,7 +163,8 @@ impl Limited {
     }
 }
 
-/// A pull's conversation with one registry endpoint about one repository.
+/// A pull's (or push's) conversation with one registry endpoint about one
+/// repository.
 pub struct Session {
     base: Url,
     domain: String,
