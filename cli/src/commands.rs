@@ -289,7 +289,7 @@ fn filter_arg(cmd: &str, v: String) -> anyhow::Result<(String, String)> {
     }
 }
 
-fn rfc3339ish(secs: i64) -> String {
+pub fn rfc3339ish(secs: i64) -> String {
     // Days to civil date (Howard Hinnant's algorithm), for CreatedAt.
     let z = secs.div_euclid(86400) + 719468;
     let era = z.div_euclid(146097);

@@ -5,7 +5,7 @@ use std::io::{Read, Write};
 use lexopt::prelude::*;
 use serde_json::Value;
 
-use crate::format::{human_duration, tabwrite};
+use crate::format::human_duration;
 use crate::http::{encode_path, encode_query, Client, Error as HttpError};
 use crate::commands::print_inspected;
 use crate::create::{create_container, parse_create};
@@ -204,7 +204,7 @@ fn stream_logs(c: &Client, id: &str, q: &str, tty: bool) -> anyhow::Result<()> {
 
 /// Container names/ids and the flags of commands that take a list of them.
 /// `flag` gets `-t` or `--time` and says whether it knows it.
-fn names(cmd: &str, mut p: lexopt::Parser, mut flag: impl FnMut(&str, &mut lexopt::Parser) -> anyhow::Result<bool>) -> anyhow::Result<Vec<String>> {
+pub(crate) fn names(cmd: &str, mut p: lexopt::Parser, mut flag: impl FnMut(&str, &mut lexopt::Parser) -> anyhow::Result<bool>) -> anyhow::Result<Vec<String>> {
     let mut v = Vec::new();
     loop {
         let key = match p.next().map_err(|e| usage(cmd, e.to_string()))? {
@@ -227,7 +227,7 @@ fn names(cmd: &str, mut p: lexopt::Parser, mut flag: impl FnMut(&str, &mut lexop
 }
 
 /// Runs `f` on each name; prints errors as docker does and returns 1 if any failed.
-fn each(v: &[String], mut f: impl FnMut(&str) -> Result<(), HttpError>) -> R {
+pub(crate) fn each(v: &[String], mut f: impl FnMut(&str) -> Result<(), HttpError>) -> R {
     let mut code = 0;
     for n in v {
         match f(n) {
@@ -281,13 +281,21 @@ pub fn start(c: &Client, p: lexopt::Parser) -> R {
 }
 
 pub fn stop(c: &Client, p: lexopt::Parser) -> R {
+    stop_or_restart(c, p, "stop")
+}
+
+pub fn restart(c: &Client, p: lexopt::Parser) -> R {
+    stop_or_restart(c, p, "restart")
+}
+
+fn stop_or_restart(c: &Client, p: lexopt::Parser, cmd: &str) -> R {
     let mut t: Option<String> = None;
     let mut sig: Option<String> = None;
-    let v = names("stop", p, |a, p| {
+    let v = names(cmd, p, |a, p| {
         Ok(match a {
             "-t" | "--time" | "--timeout" => {
                 let x = p.value()?.string()?;
-                x.parse::<i64>().map_err(|_| usage("stop", format!("invalid argument {x:?} for \"-t, --time\" flag")))?;
+                x.parse::<i64>().map_err(|_| usage(cmd, format!("invalid argument {x:?} for \"-t, --time\" flag")))?;
                 t = Some(x);
                 true
             }
@@ -307,7 +315,7 @@ pub fn stop(c: &Client, p: lexopt::Parser) -> R {
     }
     let q = if q.is_empty() { String::new() } else { format!("?{}", q.join("&")) };
     each(&v, |n| {
-        c.request("POST", &format!("/containers/{}/stop{q}", encode_path(n)), &[])?.ok()?;
+        c.request("POST", &format!("/containers/{}/{cmd}{q}", encode_path(n)), &[])?.ok()?;
         println!("{n}");
         Ok(())
     })
@@ -371,6 +379,7 @@ pub fn wait(c: &Client, p: lexopt::Parser) -> R {
 
 pub fn logs(c: &Client, p: lexopt::Parser) -> R {
     let (mut ts, mut tail, mut follow) = (false, None::<String>, false);
+    let (mut since, mut until) = (None::<String>, None::<String>);
     let v = names("logs", p, |a, p| {
         Ok(match a {
             "-t" | "--timestamps" => {
@@ -379,6 +388,14 @@ pub fn logs(c: &Client, p: lexopt::Parser) -> R {
             }
             "-f" | "--follow" => {
                 follow = true;
+                true
+            }
+            "--since" => {
+                since = Some(p.value()?.string()?);
+                true
+            }
+            "--until" => {
+                until = Some(p.value()?.string()?);
                 true
             }
             "-n" | "--tail" => {
@@ -406,6 +423,11 @@ pub fn logs(c: &Client, p: lexopt::Parser) -> R {
     if let Some(t) = tail {
         q.push_str(&format!("&tail={t}"));
     }
+    for (k, v) in [("since", since), ("until", until)] {
+        if let Some(v) = v {
+            q.push_str(&format!("&{k}={}", encode_query(&v)));
+        }
+    }
     stream_logs(c, &v[0], &q, info["Config"]["Tty"].as_bool().unwrap_or(false))?;
     Ok(0)
 }
@@ -417,17 +439,43 @@ fn short_command(cmd: &str, no_trunc: bool) -> String {
 }
 
 pub fn ps(c: &Client, mut p: lexopt::Parser) -> R {
-    let (mut all, mut quiet, mut no_trunc) = (false, false, false);
+    let (mut all, mut quiet, mut no_trunc, mut fmt, mut last) = (false, false, false, None, None::<i64>);
+    let mut filters = serde_json::Map::new();
     while let Some(a) = p.next().map_err(|e| usage("ps", e.to_string()))? {
         match a {
             Short('a') | Long("all") => all = true,
             Short('q') | Long("quiet") => quiet = true,
             Long("no-trunc") => no_trunc = true,
+            Long("format") => fmt = Some(p.value()?.string()?),
+            Short('l') | Long("latest") => last = Some(1),
+            Short('n') | Long("last") => {
+                let v = p.value()?.string()?;
+                last = Some(v.parse().map_err(|_| usage("ps", format!("invalid argument {v:?} for \"-n, --last\" flag")))?);
+            }
+            Short('f') | Long("filter") => {
+                let f = p.value()?.string()?;
+                let (k, v) = f.split_once('=').ok_or_else(|| usage("ps", format!("bad format of filter (expected name=value): {f}")))?;
+                if let Some(a) = filters.entry(k.to_string()).or_insert_with(|| serde_json::json!([])).as_array_mut() {
+                    a.push(serde_json::json!(v));
+                }
+            }
+            Short('s') | Long("size") => return Err(usage("ps", "--size is not implemented")),
             Value(v) => return Err(usage("ps", format!("\"berth ps\" accepts no arguments, got {:?}", v))),
             o => return Err(usage("ps", o.unexpected().to_string())),
         }
     }
-    let list = c.request("GET", &format!("/containers/json{}", if all { "?all=1" } else { "" }), &[])?.ok()?.json()?;
+    let mut q = Vec::new();
+    if all {
+        q.push("all=1".to_string());
+    }
+    if let Some(n) = last.filter(|n| *n > 0) {
+        q.push(format!("limit={n}"));
+    }
+    if !filters.is_empty() {
+        q.push(format!("filters={}", encode_query(&Value::Object(filters).to_string())));
+    }
+    let path = if q.is_empty() { "/containers/json".to_string() } else { format!("/containers/json?{}", q.join("&")) };
+    let list = c.request("GET", &path, &[])?.ok()?.json()?;
     let list = list.as_array().cloned().unwrap_or_default();
     let mut out = std::io::stdout().lock();
     let id = |v: &Value| -> String {
@@ -440,22 +488,33 @@ pub fn ps(c: &Client, mut p: lexopt::Parser) -> R {
         }
         return Ok(0);
     }
-    let mut rows = vec!["CONTAINER ID\tIMAGE\tCOMMAND\tCREATED\tSTATUS\tPORTS\tNAMES".to_string()];
-    for v in &list {
-        let names: Vec<String> = v["Names"].as_array().map(|a| a.iter().filter_map(|n| n.as_str().map(|s| s.trim_start_matches('/').to_string())).collect()).unwrap_or_default();
-        rows.push(format!(
-            "{}\t{}\t{}\t{} ago\t{}\t{}\t{}",
-            id(v),
-            v["Image"].as_str().unwrap_or_default(),
-            short_command(v["Command"].as_str().unwrap_or_default(), no_trunc),
-            human_duration(now() - v["Created"].as_i64().unwrap_or(0)),
-            v["Status"].as_str().unwrap_or_default(),
-            crate::network::ports_column(&v["Ports"]),
-            names.join(",")
-        ));
-    }
-    write!(out, "{}", tabwrite(&rows))?;
-    Ok(0)
+    // docker's template fields for ps.
+    let rows: Vec<Value> = list
+        .iter()
+        .map(|v| {
+            let names: Vec<String> = v["Names"].as_array().map(|a| a.iter().filter_map(|n| n.as_str().map(|s| s.trim_start_matches('/').to_string())).collect()).unwrap_or_default();
+            let labels = v["Labels"].as_object().map(|l| l.iter().map(|(k, x)| format!("{k}={}", x.as_str().unwrap_or_default())).collect::<Vec<_>>().join(",")).unwrap_or_default();
+            serde_json::json!({
+                "ID": id(v),
+                "Image": v["Image"],
+                "Command": short_command(v["Command"].as_str().unwrap_or_default(), no_trunc),
+                "CreatedAt": crate::commands::rfc3339ish(v["Created"].as_i64().unwrap_or(0)),
+                "RunningFor": format!("{} ago", human_duration(now() - v["Created"].as_i64().unwrap_or(0))),
+                "Status": v["Status"],
+                "State": v["State"],
+                "Ports": crate::network::ports_column(&v["Ports"]),
+                "Names": names.join(","),
+                "Labels": labels,
+                "Networks": v["HostConfig"]["NetworkMode"],
+            })
+        })
+        .collect();
+    let header = |f: &str| match f {
+        "ID" => "CONTAINER ID".to_string(),
+        "RunningFor" | "CreatedAt" => "CREATED".into(),
+        other => other.to_uppercase(),
+    };
+    crate::commands::print_rows(&mut out, fmt.as_deref(), "table {{.ID}}\t{{.Image}}\t{{.Command}}\t{{.RunningFor}}\t{{.Status}}\t{{.Ports}}\t{{.Names}}", &header, &rows)
 }
 
 /// `berth inspect` / `container inspect`: containers first, then images (as docker).

@@ -194,6 +194,14 @@ pub fn parse_create(cmd: &str, mut p: lexopt::Parser) -> anyhow::Result<CreateOp
             Long("entrypoint") => o.entrypoint = Some(val(&mut p)?),
             Long("network") | Long("net") => o.network = Some(val(&mut p)?),
             Long("cidfile") => o.cidfile = Some(val(&mut p)?),
+            Long("restart") => {
+                let v = val(&mut p)?;
+                let (name, max) = match v.split_once(':') {
+                    Some((n, m)) => (n.to_string(), m.parse::<i64>().map_err(|_| invalid(&v, "--restart"))?),
+                    None => (v.clone(), 0),
+                };
+                o.host.insert("RestartPolicy".into(), json!({"Name": name, "MaximumRetryCount": max}));
+            }
             Short('m') | Long("memory") | Long("memory-reservation") | Long("shm-size") => {
                 let (flag, key) = match a {
                     Long("memory-reservation") => ("--memory-reservation", "MemoryReservation"),

@@ -41,7 +41,8 @@ impl Response {
 
     /// Turns a non-2xx answer into the daemon's `{"message"}`.
     pub fn ok(self) -> Result<Response, Error> {
-        if (200..300).contains(&self.status) {
+        // 304: already started / already stopped, which docker's CLI takes as done.
+        if (200..300).contains(&self.status) || self.status == 304 {
             return Ok(self);
         }
         let status = self.status;

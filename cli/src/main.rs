@@ -12,6 +12,7 @@ mod network;
 mod volume;
 mod http;
 mod import;
+mod lifecycle;
 mod login;
 
 use std::path::PathBuf;
@@ -32,6 +33,10 @@ Commands:
   create      Create a new container
   start       Start one or more stopped containers
   stop        Stop one or more running containers
+  restart     Restart one or more containers
+  pause       Pause all processes within one or more containers
+  unpause     Unpause all processes within one or more containers
+  rename      Rename a container
   kill        Kill one or more running containers
   rm          Remove one or more containers
   ps          List containers
@@ -40,8 +45,9 @@ Commands:
   attach      Attach local standard input, output, and error streams to a running container
   port        List port mappings of a container
   wait        Block until one or more containers stop, then print their exit codes
+  events      Get real time events from the server
   inspect     Return low-level information on containers or images
-  container   Manage containers (run, create, start, stop, kill, rm, ls, logs, wait, inspect, exec, attach)
+  container   Manage containers (run, create, start, stop, restart, kill, rm, ls, logs, wait, inspect, exec, attach, pause, unpause, rename, prune)
   volume      Manage volumes (create, ls, inspect, rm, prune)
   images      List images
   pull        Download an image from a registry
@@ -149,7 +155,8 @@ fn run() -> anyhow::Result<i32> {
                 "ls" | "list" | "ps" => "ps".to_string(),
                 "rm" | "remove" => "rm".to_string(),
                 "inspect" => "container-inspect".to_string(),
-                "run" | "create" | "start" | "stop" | "kill" | "logs" | "wait" | "exec" | "attach" => sub,
+                "prune" => "container-prune".to_string(),
+                "run" | "create" | "start" | "stop" | "kill" | "logs" | "wait" | "exec" | "attach" | "restart" | "pause" | "unpause" | "rename" => sub,
                 other => return Err(usage("container", format!("unknown command \"{other}\" for \"berth container\""))),
             }
         }
@@ -177,6 +184,12 @@ fn run() -> anyhow::Result<i32> {
         "port" => network::port(&c, p),
         "volume" => volume::volume(&c, p),
         "attach" => containers::attach(&c, p),
+        "restart" => containers::restart(&c, p),
+        "pause" => lifecycle::pause(&c, p, true),
+        "unpause" => lifecycle::pause(&c, p, false),
+        "rename" => lifecycle::rename(&c, p),
+        "container-prune" => lifecycle::container_prune(&c, p),
+        "events" => lifecycle::events(&c, p),
         "import" | "image-import" => import::import(&c, p),
         "exec" => exec::exec(&c, p),
         "history" | "image-history" => commands::history(&c, p),

@@ -4,6 +4,7 @@ mod api;
 mod config;
 mod containers;
 mod error;
+mod events;
 mod images;
 mod network;
 mod registry;
@@ -123,14 +124,19 @@ async fn serve(cfg: Config, explicit_group: bool) -> anyhow::Result<()> {
     let ctrs = Arc::new(containers::Containers::open(paths).context("opening the container records")?);
     // Live restore: running containers whose shim lives stay running; the
     // others get the exit their shim recorded, or an error.
-    ctrs.sweep().await.context("reconciling containers")?;
+    ctrs.sweep(&store).await.context("reconciling containers")?;
     ctrs.net.sweep(&|id| ctrs.get(id).ok().flatten().is_some_and(|c| c.running()));
+    // Restart policies apply again, as after a reboot.
+    ctrs.boot_restarts(&store).await.context("restart policies")?;
     {
-        let ctrs = ctrs.clone();
+        let (ctrs, store) = (ctrs.clone(), store.clone());
         tokio::spawn(async move {
             loop {
-                tokio::time::sleep(Duration::from_secs(1)).await;
-                if let Err(e) = ctrs.sweep().await {
+                // Every second, or sooner when a restart is due (the backoff starts at 100 ms).
+                let wake = tokio::time::Instant::now() + Duration::from_secs(1);
+                let wake = ctrs.next_restart().map_or(wake, |t| t.min(wake));
+                tokio::time::sleep_until(wake).await;
+                if let Err(e) = ctrs.sweep(&store).await {
                     tracing::warn!(error = %e.chain(), "container sweep");
                 }
             }

@@ -35,6 +35,7 @@ const HOST_KEYS: &[&str] = &[
     "CpuShares", "NanoCpus", "CpuPeriod", "CpuQuota", "CpusetCpus", "CpusetMems", "BlkioWeight", "MemoryReservation", "LogConfig",
     // binds::resolve's:
     "Binds", "Mounts", "VolumesFrom",
+    "RestartPolicy",
 ];
 
 fn refuse_others(obj: &Map<String, Value>, allowed: &[&str], what: &str) -> Result<()> {
@@ -44,7 +45,6 @@ fn refuse_others(obj: &Map<String, Value>, allowed: &[&str], what: &str) -> Resu
         }
         // What docker's own CLI sends when the option is at its default.
         let default = match k.as_str() {
-            "RestartPolicy" => matches!(v["Name"].as_str(), Some("" | "no")) && is_unset(&v["MaximumRetryCount"]),
             "CgroupnsMode" => v == "private",
             "Isolation" => v == "default",
             "ConsoleSize" => true,
@@ -110,6 +110,10 @@ pub async fn create(s: Arc<State>, q: &Query, body: Bytes) -> Result<hyper::Resp
         return Err(Error::BadParameter("published ports need bridge networking (not --network none, host or container:)".into()));
     }
     let checked = containers::hostconfig::normalize(&host, host_network)?;
+    let policy = containers::restart::Policy::parse(host.get("RestartPolicy").unwrap_or(&Value::Null))?;
+    if policy != containers::restart::Policy::No && host.get("AutoRemove").and_then(Value::as_bool).unwrap_or(false) {
+        return Err(Error::Conflict("Conflicting options: cannot use restart policy and auto-remove together (--restart and --rm)".into()));
+    }
     let int = |k: &str| -> Result<i64> {
         match host.get(k) {
             None | Some(Value::Null) => Ok(0),
@@ -199,6 +203,7 @@ pub async fn create(s: Arc<State>, q: &Query, body: Bytes) -> Result<hyper::Resp
     let mut host_config = host_config;
     if let Some(h) = host_config.as_object_mut() {
         h.extend(checked);
+        h.insert("RestartPolicy".into(), policy.to_json());
     }
     // Mounts: the create's, --volumes-from's, and anonymous volumes for the VOLUMEs.
     let config_volumes = cfg_obj.get("Volumes").cloned().unwrap_or(Value::Null);
@@ -241,6 +246,7 @@ pub async fn create(s: Arc<State>, q: &Query, body: Bytes) -> Result<hyper::Resp
         }
     };
     tracing::info!(container = %c.id, name = %c.name, image = %c.image, "container created");
+    s.containers.emit(&c, "create", &[]);
     Ok(json(StatusCode::CREATED, &json!({"Id": c.id, "Warnings": []})))
 }
 
@@ -256,7 +262,9 @@ pub async fn start(s: Arc<State>, name: &str, q: &Query) -> Result<hyper::Respon
     if c.running() {
         return Ok(empty(StatusCode::NOT_MODIFIED));
     }
+    s.containers.mark_started_by_user(&c.id)?;
     s.containers.start(&s.store, &c).await?;
+    s.containers.emit(&c, "start", &[]);
     Ok(empty(StatusCode::NO_CONTENT))
 }
 
@@ -270,12 +278,20 @@ pub async fn stop(s: Arc<State>, name: &str, q: &Query) -> Result<hyper::Respons
     };
     // The image's StopSignal unless the request names one, as docker.
     let sig = containers::parse_signal(q.get("signal").filter(|v| !v.is_empty()).or(c.config["StopSignal"].as_str().filter(|v| !v.is_empty())).unwrap_or("TERM"))?;
+    // A stop wins over a pending restart, as docker's.
+    s.containers.mark_stopped_by_user(&c.id)?;
+    if c.status == "restarting" {
+        s.containers.emit(&c, "stop", &[]);
+        return Ok(empty(StatusCode::NO_CONTENT));
+    }
     if !c.running() {
         return Ok(empty(StatusCode::NOT_MODIFIED));
     }
     // t = -1: wait forever, as docker.
     let wait = if t < 0 { None } else { Some(Duration::from_secs(t as u64)) };
+    s.containers.emit(&c, "kill", &[("signal", sig.to_string())]);
     s.containers.stop(&c, sig, wait).await?;
+    s.containers.emit(&c, "stop", &[]);
     Ok(empty(StatusCode::NO_CONTENT))
 }
 
@@ -286,22 +302,49 @@ pub async fn kill(s: Arc<State>, name: &str, q: &Query) -> Result<hyper::Respons
     if !c.running() {
         return Err(Error::Conflict(format!("Cannot kill container: {name}: container {} is not running", c.id)));
     }
+    s.containers.mark_stopped_by_user(&c.id)?;
     s.containers.signal(&c, sig)?;
+    s.containers.emit(&c, "kill", &[("signal", sig.to_string())]);
     Ok(empty(StatusCode::NO_CONTENT))
 }
 
 pub async fn wait(s: Arc<State>, name: &str, q: &Query) -> Result<hyper::Response<Body>> {
     q.only(&["condition"])?;
-    match q.get("condition").unwrap_or("") {
-        "" | "not-running" => {}
-        other => return Err(Error::BadParameter(format!("wait condition {other:?} is not implemented yet (only not-running)"))),
+    let condition = q.get("condition").unwrap_or("");
+    if !matches!(condition, "" | "not-running" | "next-exit" | "removed") {
+        return Err(Error::BadParameter(format!("invalid condition: {condition:?}")));
     }
     let c = s.containers.resolve(name)?;
     let id = c.id.clone();
-    let code = match s.containers.wait_exit(&c, None).await? {
+    // next-exit: a container not running yet is waited for to start first
+    // (docker run waits before it starts the container).
+    let mut c = c;
+    if condition == "next-exit" && !c.running() {
+        let started = c.started_at.clone();
+        loop {
+            match s.containers.refresh(c.clone()).await? {
+                None => break,
+                Some(n) if n.running() || n.started_at != started => {
+                    c = n;
+                    break;
+                }
+                Some(n) => c = n,
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+    let mut code = match s.containers.wait_exit(&c, None).await? {
         Some(c) => c.exit_code,
         None => s.containers.removed_exit_code(&id).unwrap_or(0),
     };
+    if condition == "removed" {
+        while let Some(n) = s.containers.get(&id)? {
+            code = n.exit_code;
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            let _ = s.containers.refresh(n).await?;
+        }
+        code = s.containers.removed_exit_code(&id).unwrap_or(code);
+    }
     Ok(json(StatusCode::OK, &json!({"StatusCode": code, "Error": null})))
 }
 
@@ -313,6 +356,12 @@ pub async fn remove(s: Arc<State>, name: &str, q: &Query) -> Result<hyper::Respo
     let volumes = q.flag("v")?;
     let force = q.flag("force")?;
     let c = current(&s, name).await?;
+    if c.status == "restarting" {
+        if !force {
+            return Err(Error::Conflict(format!("cannot remove container \"/{}\": container is restarting: stop the container before removing or force remove", c.name)));
+        }
+        s.containers.mark_stopped_by_user(&c.id)?;
+    }
     if c.running() {
         if !force {
             return Err(Error::Conflict(format!("cannot remove container \"/{}\": container is running: stop the container before removing or force remove", c.name)));
@@ -356,10 +405,12 @@ pub fn human_duration(secs: i64) -> String {
     }
 }
 
-fn status_text(c: &Container) -> String {
+pub(super) fn status_text(c: &Container) -> String {
     match c.status.as_str() {
+        "running" if c.paused => format!("Up {} (Paused)", human_duration(now() - secs(&c.started_at))),
         "running" => format!("Up {}", human_duration(now() - secs(&c.started_at))),
         "exited" => format!("Exited ({}) {} ago", c.exit_code, human_duration(now() - secs(&c.finished_at))),
+        "restarting" => format!("Restarting ({}) {} ago", c.exit_code, human_duration(now() - secs(&c.finished_at))),
         _ => "Created".into(),
     }
 }
@@ -376,7 +427,8 @@ fn command(c: &Container) -> (String, Vec<String>) {
 }
 
 pub async fn list(s: Arc<State>, q: &Query) -> Result<hyper::Response<Body>> {
-    q.only(&["all", "size", "limit"])?;
+    q.only(&["all", "size", "limit", "filters"])?;
+    let f = q.filters(&["id", "name", "label", "status", "exited", "ancestor", "before", "since", "volume", "network"])?;
     let all = q.flag("all")?;
     if q.flag("size")? {
         return Err(Error::BadParameter("size is not implemented yet".into()));
@@ -385,10 +437,33 @@ pub async fn list(s: Arc<State>, q: &Query) -> Result<hyper::Response<Body>> {
         None => -1,
         Some(v) => v.parse::<i64>().map_err(|_| Error::BadParameter(format!("invalid limit {v:?}")))?,
     };
-    s.containers.sweep().await?;
+    s.containers.sweep(&s.store).await?;
+    let list = s.containers.list()?;
+    // before/since name a container: the ones created after (before) it.
+    let created_of = |n: &str| -> Result<String> { Ok(s.containers.resolve(n)?.created) };
+    let mut bounds = (None, None);
+    for (k, v) in &f {
+        match k.as_str() {
+            "before" => bounds.0 = Some(created_of(v)?),
+            "since" => bounds.1 = Some(created_of(v)?),
+            "status" if !matches!(v.as_str(), "created" | "restarting" | "running" | "removing" | "paused" | "exited" | "dead") => {
+                return Err(Error::BadParameter(format!("invalid filter 'status={v}'")));
+            }
+            "exited" if v.parse::<i64>().is_err() => return Err(Error::BadParameter(format!("invalid filter 'exited={v}'"))),
+            _ => {}
+        }
+    }
+    // A status filter (or `exited`) looks at every container, as docker's.
+    let all = all || f.iter().any(|(k, _)| k == "status" || k == "exited");
     let mut out = Vec::new();
-    for c in s.containers.list()? {
-        if !all && !c.running() && limit <= 0 {
+    for c in list {
+        if !all && !matches!(c.status.as_str(), "running" | "restarting") && limit <= 0 {
+            continue;
+        }
+        if bounds.0.as_ref().is_some_and(|b| c.created >= *b) || bounds.1.as_ref().is_some_and(|b| c.created <= *b) {
+            continue;
+        }
+        if !container_matches(&s, &c, &f)? {
             continue;
         }
         if limit > 0 && out.len() as i64 >= limit {
@@ -405,7 +480,7 @@ pub async fn list(s: Arc<State>, q: &Query) -> Result<hyper::Response<Body>> {
             "Created": secs(&c.created),
             "Ports": s.containers.net.endpoint(&c.id).map(|ep| ep.ports.iter().map(|p| json!({"IP": "0.0.0.0", "PrivatePort": p.container_port, "PublicPort": p.host_port, "Type": p.proto})).collect::<Vec<_>>()).unwrap_or_default(),
             "Labels": c.config["Labels"],
-            "State": c.status,
+            "State": if c.paused { "paused" } else { c.status.as_str() },
             "Status": status_text(&c),
             "HostConfig": {"NetworkMode": c.host_config["NetworkMode"]},
             "NetworkSettings": {"Networks": {}},
@@ -413,6 +488,37 @@ pub async fn list(s: Arc<State>, q: &Query) -> Result<hyper::Response<Body>> {
         }));
     }
     Ok(json(StatusCode::OK, &Value::Array(out)))
+}
+
+/// docker ps's filters other than before/since: values of one name are
+/// alternatives, different names must all match.
+fn container_matches(s: &State, c: &Container, f: &[(String, String)]) -> Result<bool> {
+    let mut names: Vec<&str> = f.iter().map(|(k, _)| k.as_str()).filter(|k| *k != "before" && *k != "since").collect();
+    names.sort_unstable();
+    names.dedup();
+    for n in names {
+        let mut any = false;
+        for (_, v) in f.iter().filter(|(k, _)| k == n) {
+            any |= match n {
+                "id" => c.id.starts_with(v.as_str()),
+                "name" => c.name.contains(v.trim_start_matches('/')),
+                "label" => match v.split_once('=') {
+                    Some((k, val)) => c.config["Labels"][k] == val,
+                    None => c.config["Labels"].get(v.as_str()).is_some(),
+                },
+                "status" => (if c.paused { "paused" } else { c.status.as_str() }) == v,
+                "exited" => c.status == "exited" && v.parse::<i64>().ok() == Some(c.exit_code),
+                "ancestor" => c.image == *v || c.image_id == *v || c.image_id.trim_start_matches("sha256:").starts_with(v.trim_start_matches("sha256:")) || s.store.lookup(v).is_ok_and(|(i, _)| i.id.to_string() == c.image_id),
+                "volume" => s.containers.mounts(&c.id)?.iter().any(|m| m.name == *v || m.destination == *v),
+                "network" => c.host_config["NetworkMode"] == v.as_str(),
+                _ => false,
+            };
+        }
+        if !any {
+            return Ok(false);
+        }
+    }
+    Ok(true)
 }
 
 pub async fn inspect(s: Arc<State>, name: &str, q: &Query) -> Result<hyper::Response<Body>> {
@@ -424,7 +530,7 @@ pub async fn inspect(s: Arc<State>, name: &str, q: &Query) -> Result<hyper::Resp
         Ok((img, _)) => img.diff_ids.iter().rev().map(|d| s.store.layer_path(d).display().to_string()).collect(),
         Err(_) => vec![],
     };
-    let status = if c.status == "exited" && c.error.is_empty() { "exited" } else { c.status.as_str() };
+    let status = if c.paused { "paused" } else { c.status.as_str() };
     let v = json!({
         "Id": c.id,
         "Created": c.created,
@@ -433,8 +539,8 @@ pub async fn inspect(s: Arc<State>, name: &str, q: &Query) -> Result<hyper::Resp
         "State": {
             "Status": status,
             "Running": c.running(),
-            "Paused": false,
-            "Restarting": false,
+            "Paused": c.paused,
+            "Restarting": c.status == "restarting",
             "OOMKilled": c.oom_killed,
             "Dead": false,
             "Pid": c.pid,
@@ -449,7 +555,7 @@ pub async fn inspect(s: Arc<State>, name: &str, q: &Query) -> Result<hyper::Resp
         "HostsPath": dir.join("hosts"),
         "LogPath": s.containers.log_path(&c.id),
         "Name": format!("/{}", c.name),
-        "RestartCount": 0,
+        "RestartCount": c.restart_count,
         "Driver": "overlay2",
         "Platform": "linux",
         "HostConfig": c.host_config,
@@ -468,6 +574,14 @@ pub async fn inspect(s: Arc<State>, name: &str, q: &Query) -> Result<hyper::Resp
         },
     });
     Ok(json(StatusCode::OK, &v))
+}
+
+/// A log entry's RFC 3339 time with its fraction, in nanoseconds since the epoch.
+fn entry_nanos(t: &str) -> u128 {
+    let secs = crate::time::parse_rfc3339(t).unwrap_or(0).max(0) as u128;
+    let frac = t.split_once('.').map(|(_, f)| f.trim_end_matches('Z').chars().take_while(char::is_ascii_digit).collect::<String>()).unwrap_or_default();
+    let ns: u128 = format!("{frac:0<9}").get(..9).and_then(|d| d.parse().ok()).unwrap_or(0);
+    secs * 1_000_000_000 + ns
 }
 
 /// One json-file log entry as the logs endpoint sends it.
@@ -494,11 +608,14 @@ fn frame(entry: &Value, stdout: bool, stderr: bool, timestamps: bool, tty: bool)
 
 pub async fn logs(s: Arc<State>, name: &str, q: &Query) -> Result<hyper::Response<Body>> {
     q.only(&["stdout", "stderr", "tail", "timestamps", "follow", "since", "until", "details"])?;
-    for k in ["since", "until"] {
-        if q.get(k).is_some_and(|v| !v.is_empty() && v != "0") {
-            return Err(Error::BadParameter(format!("logs {k} is not implemented yet")));
+    // Whole seconds, as the CLI's forms resolve them; entries carry nanoseconds.
+    let bound = |k: &str| -> Result<Option<u128>> {
+        match q.get(k).filter(|v| !v.is_empty() && *v != "0") {
+            None => Ok(None),
+            Some(v) => Ok(Some(crate::time::filter_timestamp(v)?.max(0) as u128 * 1_000_000_000)),
         }
-    }
+    };
+    let (since, until) = (bound("since")?, bound("until")?);
     if q.flag("details")? {
         return Err(Error::BadParameter("logs details is not implemented yet".into()));
     }
@@ -516,19 +633,29 @@ pub async fn logs(s: Arc<State>, name: &str, q: &Query) -> Result<hyper::Respons
     let content_type = if tty { "application/vnd.docker.raw-stream" } else { "application/vnd.docker.multiplexed-stream" };
     let (tx, rx) = tokio::sync::mpsc::unbounded_channel::<Bytes>();
     let file = std::fs::File::open(&path).ok();
+    let skip_by_tail = move |lines: &Vec<String>| tail.map(|t| lines.len().saturating_sub(t)).unwrap_or(0);
     tokio::spawn(async move {
         use std::io::{BufRead, BufReader};
         let Some(f) = file else { return };
         let mut r = BufReader::new(f);
         let mut pending = String::new();
+        let in_range = |e: &Value| {
+            let t = e["time"].as_str().map(entry_nanos).unwrap_or(0);
+            since.is_none_or(|s| t >= s) && until.is_none_or(|u| t < u)
+        };
         let emit = |line: &str, tx: &tokio::sync::mpsc::UnboundedSender<Bytes>| -> bool {
-            match serde_json::from_str::<Value>(line).ok().and_then(|e| frame(&e, stdout, stderr, timestamps, tty)) {
+            match serde_json::from_str::<Value>(line).ok().filter(in_range).and_then(|e| frame(&e, stdout, stderr, timestamps, tty)) {
                 Some(b) => tx.send(Bytes::from(b)).is_ok(),
                 None => true,
             }
         };
-        // What is there now, the last `tail` lines of it.
+        // What is there now (the rotated files, oldest first, then the
+        // current one), the last `tail` lines of it.
         let mut lines = Vec::new();
+        for n in (1..100).rev() {
+            let Ok(text) = std::fs::read_to_string(format!("{}.{n}", path.display())) else { continue };
+            lines.extend(text.lines().map(|l| format!("{l}\n")));
+        }
         loop {
             let mut l = String::new();
             match r.read_line(&mut l) {
@@ -540,13 +667,16 @@ pub async fn logs(s: Arc<State>, name: &str, q: &Query) -> Result<hyper::Respons
                 }
             }
         }
-        let skip = tail.map(|t| lines.len().saturating_sub(t)).unwrap_or(0);
+        // tail counts the lines in range, as docker's does.
+        let lines: Vec<String> = lines.into_iter().filter(|l| serde_json::from_str::<Value>(l).ok().is_some_and(|e| in_range(&e))).collect();
+        let skip = skip_by_tail(&lines);
         for l in &lines[skip..] {
             if !emit(l, &tx) {
                 return;
             }
         }
-        if !follow {
+        let now_ns = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or(0);
+        if !follow || until.is_some_and(|u| u <= now_ns) {
             return;
         }
         let mut cur = Some(c);

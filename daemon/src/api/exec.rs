@@ -24,6 +24,11 @@ use crate::State;
 
 use super::hijack::{frame, read_frame, relay, resize_frame, switching_protocols, Relay};
 
+/// The command of an exec as docker's event names it (`exec_start: sh -c true`).
+fn exec_cmdline(config: &Value) -> String {
+    config["Cmd"].as_array().map(|a| a.iter().filter_map(Value::as_str).collect::<Vec<_>>().join(" ")).unwrap_or_default()
+}
+
 pub async fn create(s: Arc<State>, name: &str, body: Bytes) -> Result<hyper::Response<Body>> {
     let c = current(&s, name).await?;
     let v: Value = serde_json::from_slice(&body).map_err(|e| Error::BadParameter(format!("invalid exec config: {e}")))?;
@@ -50,6 +55,7 @@ pub async fn create(s: Arc<State>, name: &str, body: Bytes) -> Result<hyper::Res
         }
     }
     let x = s.containers.exec_create(&c, v.clone())?;
+    s.containers.emit(&c, &format!("exec_create: {}", exec_cmdline(&v)), &[("execID", x.id.clone())]);
     tracing::info!(container = %c.id, exec = %x.id, "exec created");
     Ok(json(StatusCode::CREATED, &json!({"Id": x.id})))
 }
@@ -92,6 +98,7 @@ pub async fn start(s: Arc<State>, id: &str, mut req: Request<Incoming>) -> Resul
             return Err(e);
         }
         tracing::info!(exec = %x.id, "exec started, detached");
+        s.containers.emit(&c, &format!("exec_start: {}", exec_cmdline(&x.config)), &[("execID", x.id.clone())]);
         return Ok(empty(StatusCode::OK));
     }
     let out = s.containers.exec_spawn(&c, &x, true).await?.ok_or_else(|| Error::Internal("exec shim without a ready line".into()))?;
@@ -102,6 +109,7 @@ pub async fn start(s: Arc<State>, id: &str, mut req: Request<Incoming>) -> Resul
     let failure = match ready {
         Ok(pid) => {
             tracing::info!(exec = %x.id, pid, "exec started");
+            s.containers.emit(&c, &format!("exec_start: {}", exec_cmdline(&x.config)), &[("execID", x.id.clone())]);
             if let Some(f) = resize_frame(&v["ConsoleSize"]).or_else(|| resize_frame(&x.config["ConsoleSize"])) {
                 let _ = sock.write_all(&f).await;
             }

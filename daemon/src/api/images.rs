@@ -55,52 +55,6 @@ fn ref_match(pat: &str, tag: &str) -> bool {
     glob(pat, tag) || tag.rsplit_once(':').is_some_and(|(repo, _)| glob(pat, repo))
 }
 
-/// A Go duration as docker's `until` takes it: `10m`, `1h30m`, `90s`.
-fn go_duration(s: &str) -> Option<i64> {
-    let (mut total, mut num, mut any) = (0f64, String::new(), false);
-    let mut chars = s.chars().peekable();
-    while let Some(c) = chars.next() {
-        if c.is_ascii_digit() || c == '.' {
-            num.push(c);
-            continue;
-        }
-        let mut unit = c.to_string();
-        if c == 'm' && chars.peek() == Some(&'s') || c == 'u' || c == 'n' || c == 'µ' {
-            if let Some(n) = chars.next() {
-                unit.push(n);
-            }
-        }
-        let v: f64 = num.parse().ok()?;
-        num.clear();
-        total += v * match unit.as_str() {
-            "h" => 3600.0,
-            "m" => 60.0,
-            "s" => 1.0,
-            "ms" => 1e-3,
-            "us" | "µs" => 1e-6,
-            "ns" => 1e-9,
-            _ => return None,
-        };
-        any = true;
-    }
-    (any && num.is_empty()).then_some(total as i64)
-}
-
-/// docker's `until`/timestamp forms: unix seconds, RFC 3339, `2006-01-02`,
-/// or a duration before now.
-fn timestamp(v: &str) -> Result<i64> {
-    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs() as i64).unwrap_or(0);
-    if let Ok(n) = v.split('.').next().unwrap_or("").parse::<i64>() {
-        if !v.is_empty() && v.bytes().all(|b| b.is_ascii_digit() || b == b'.') {
-            return Ok(n);
-        }
-    }
-    if let Some(t) = crate::time::parse_rfc3339(v).or_else(|| crate::time::parse_rfc3339(&format!("{v}T00:00:00Z"))) {
-        return Ok(t);
-    }
-    go_duration(v).map(|d| now - d).ok_or_else(|| Error::BadParameter(format!("invalid filter timestamp {v:?}: expected unix seconds, RFC 3339, or a duration like 10m")))
-}
-
 /// The image filters of `images` and `image prune`.
 #[derive(Default)]
 struct Filters {
@@ -143,7 +97,7 @@ impl Filters {
                         f.since = Some(t);
                     }
                 }
-                "until" => f.until = Some(timestamp(&v)?),
+                "until" => f.until = Some(crate::time::filter_timestamp(&v)?),
                 _ => return Err(Error::BadParameter(format!("invalid filter '{k}'"))),
             }
         }
@@ -525,19 +479,6 @@ pub fn remove(s: &State, name: &str, q: &Query) -> Result<hyper::Response<Body>>
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn until_forms() {
-        assert_eq!(go_duration("10m"), Some(600));
-        assert_eq!(go_duration("1h30m"), Some(5400));
-        assert_eq!(go_duration("1.5s"), Some(1));
-        assert_eq!(go_duration("10"), None);
-        assert_eq!(go_duration("10x"), None);
-        assert_eq!(timestamp("1700000000").unwrap(), 1_700_000_000);
-        assert_eq!(timestamp("2023-11-14T22:13:20Z").unwrap(), 1_700_000_000);
-        assert_eq!(timestamp("2023-11-14").unwrap(), 1_699_920_000);
-        assert!(timestamp("soon").is_err());
-    }
 
     #[test]
     fn globs_and_pull_refs() {

@@ -3,9 +3,11 @@
 
 mod attach;
 mod containers;
+mod events;
 mod exec;
 mod hijack;
 mod images;
+mod lifecycle;
 mod system;
 mod volumes;
 
@@ -228,6 +230,7 @@ async fn route(state: Arc<State>, req: Request<Incoming>) -> Result<Response<Bod
         (&Method::GET | &Method::HEAD, "/_ping") => Ok(system::ping(&m)),
         (&Method::GET, "/version") => system::version(&state),
         (&Method::GET, "/info") => system::info(&state),
+        (&Method::GET, "/events") => events::events(state, &q).await,
         (&Method::GET, "/images/json") => images::list(&state, &q),
         (&Method::POST, "/images/create") => images::create(state, &q, req).await,
         (&Method::GET, "/images/get") => images::save(state, q.all("names"), &q).await,
@@ -256,6 +259,7 @@ async fn route(state: Arc<State>, req: Request<Incoming>) -> Result<Response<Bod
             containers::create(state, &q, body).await
         }
         (&Method::GET, "/containers/json") => containers::list(state, &q).await,
+        (&Method::POST, "/containers/prune") => lifecycle::prune(state, &q).await,
         (m, p) if p.starts_with("/exec/") => {
             let rest = &p["/exec/".len()..];
             let (id, action) = rest.split_once('/').unwrap_or((rest, ""));
@@ -283,6 +287,10 @@ async fn route(state: Arc<State>, req: Request<Incoming>) -> Result<Response<Bod
                 (&Method::POST, "attach") => attach::attach(state, &id, &q, req).await,
                 (&Method::POST, "resize") => attach::resize(state, &id, &q).await,
                 (&Method::POST, "stop") => containers::stop(state, &id, &q).await,
+                (&Method::POST, "pause") => lifecycle::pause(state, &id, &q, true).await,
+                (&Method::POST, "unpause") => lifecycle::pause(state, &id, &q, false).await,
+                (&Method::POST, "restart") => lifecycle::restart(state, &id, &q).await,
+                (&Method::POST, "rename") => lifecycle::rename(state, &id, &q).await,
                 (&Method::POST, "kill") => containers::kill(state, &id, &q).await,
                 (&Method::POST, "wait") => containers::wait(state, &id, &q).await,
                 (&Method::GET, "json") => containers::inspect(state, &id, &q).await,

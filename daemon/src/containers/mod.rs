@@ -12,6 +12,7 @@ pub mod binds;
 pub mod exec;
 pub mod hostconfig;
 pub mod mount;
+pub mod restart;
 pub mod seccomp;
 pub mod spec;
 
@@ -47,6 +48,9 @@ CREATE TABLE IF NOT EXISTS containers (
 );
 ";
 
+/// Columns added after the first release of the table, for databases made before them.
+const ADDED_COLUMNS: &[(&str, &str)] = &[("restart_count", "INTEGER NOT NULL DEFAULT 0"), ("manually_stopped", "INTEGER NOT NULL DEFAULT 0"), ("paused", "INTEGER NOT NULL DEFAULT 0")];
+
 pub const ZERO_TIME: &str = "0001-01-01T00:00:00Z";
 
 #[derive(Debug, Clone)]
@@ -68,6 +72,11 @@ pub struct Container {
     pub error: String,
     pub started_at: String,
     pub finished_at: String,
+    pub restart_count: i64,
+    /// A user stopped or killed it (restart policies leave it alone).
+    pub manually_stopped: bool,
+    /// Frozen by `pause` (its status stays running, as docker's Running stays true).
+    pub paused: bool,
 }
 
 impl Container {
@@ -79,6 +88,9 @@ impl Container {
     }
     pub fn auto_remove(&self) -> bool {
         self.host_config["AutoRemove"].as_bool().unwrap_or(false)
+    }
+    pub fn policy(&self) -> restart::Policy {
+        restart::Policy::parse(&self.host_config["RestartPolicy"]).unwrap_or(restart::Policy::No)
     }
 }
 
@@ -102,10 +114,13 @@ fn row(r: &rusqlite::Row) -> rusqlite::Result<Container> {
         error: r.get(11)?,
         started_at: r.get(12)?,
         finished_at: r.get(13)?,
+        restart_count: r.get(14)?,
+        manually_stopped: r.get::<_, i64>(15)? != 0,
+        paused: r.get::<_, i64>(16)? != 0,
     })
 }
 
-const COLS: &str = "id, name, created, image, image_id, config, host_config, status, pid, exit_code, oom_killed, error, started_at, finished_at";
+const COLS: &str = "id, name, created, image, image_id, config, host_config, status, pid, exit_code, oom_killed, error, started_at, finished_at, restart_count, manually_stopped, paused";
 
 /// Where the binaries and per-run state live.
 #[derive(Debug, Clone)]
@@ -132,6 +147,11 @@ pub struct Containers {
     /// -it` attaches, then starts): the first is handed the shim's socket
     /// before the process runs, so it misses none of its output.
     attach_waiters: Mutex<HashMap<String, Vec<tokio::sync::oneshot::Sender<std::os::unix::net::UnixStream>>>>,
+    /// Restarts a policy asked for: when, and the delay that led there (for the backoff).
+    restarts: Mutex<HashMap<String, (tokio::time::Instant, Duration)>>,
+    /// The last backoff delay of each container, kept across its runs.
+    backoff: Mutex<HashMap<String, Duration>>,
+    pub events: std::sync::Arc<crate::events::Events>,
 }
 
 /// What the shim left in exit.json.
@@ -229,9 +249,21 @@ impl Containers {
         db.busy_timeout(Duration::from_secs(10))?;
         db.pragma_update(None, "synchronous", "FULL")?;
         db.execute_batch(SCHEMA)?;
+        for (col, def) in ADDED_COLUMNS {
+            let has: bool = db.prepare("SELECT 1 FROM pragma_table_info('containers') WHERE name = ?1")?.exists([col])?;
+            if !has {
+                db.execute_batch(&format!("ALTER TABLE containers ADD COLUMN {col} {def}"))?;
+            }
+        }
         let net = crate::network::Network::open(&paths.data_root, &paths.exec_root)?;
         let volumes = crate::volumes::Volumes::open(&paths.data_root)?;
-        Ok(Containers { db: Mutex::new(db), paths, transitions: tokio::sync::Mutex::new(()), removed: Mutex::new(HashMap::new()), net, volumes, attach_waiters: Mutex::new(HashMap::new()) })
+        Ok(Containers { db: Mutex::new(db), paths, transitions: tokio::sync::Mutex::new(()), removed: Mutex::new(HashMap::new()), net,
+            volumes,
+            attach_waiters: Mutex::new(HashMap::new()),
+            restarts: Mutex::new(HashMap::new()),
+            backoff: Mutex::new(HashMap::new()),
+            events: std::sync::Arc::new(crate::events::Events::new()),
+        })
     }
 
     fn db(&self) -> std::sync::MutexGuard<'_, Connection> {
@@ -379,7 +411,7 @@ impl Containers {
 
     fn set_exited(&self, id: &str, code: i64, oom: bool, error: &str, finished_at: &str) -> Result<()> {
         self.db().execute(
-            "UPDATE containers SET status = 'exited', pid = 0, exit_code = ?2, oom_killed = ?3, error = ?4, finished_at = ?5 WHERE id = ?1",
+            "UPDATE containers SET status = 'exited', paused = 0, pid = 0, exit_code = ?2, oom_killed = ?3, error = ?4, finished_at = ?5 WHERE id = ?1",
             params![id, code, oom as i64, error, finished_at],
         )?;
         Ok(())
@@ -406,20 +438,42 @@ impl Containers {
         let _g = self.transitions.lock().await;
         let Some(mut c) = self.get(&c.id)? else { return Ok(None) };
         if c.running() {
+            let mut exited = None;
             if let Some(x) = self.read_exit(&c.id) {
                 self.set_exited(&c.id, x.code, x.oom, "", &x.finished_at)?;
                 tracing::info!(container = %c.id, exit_code = x.code, oom = x.oom, "container exited");
+                exited = Some((x.code, x.oom));
             } else if self.shim_pid(&c.id).is_none() {
                 // exit.json is written before the shim exits: check again.
                 match self.read_exit(&c.id) {
-                    Some(x) => self.set_exited(&c.id, x.code, x.oom, "", &x.finished_at)?,
+                    Some(x) => {
+                        self.set_exited(&c.id, x.code, x.oom, "", &x.finished_at)?;
+                        exited = Some((x.code, x.oom));
+                    }
                     None => {
                         tracing::warn!(container = %c.id, "the container's shim is gone without recording an exit");
                         self.set_exited(&c.id, 255, false, "the container's shim died without recording an exit status", &crate::time::rfc3339_now())?;
+                        exited = Some((255, false));
                     }
                 }
             }
             c = self.get(&c.id)?.ok_or_else(|| Error::Internal("container vanished".into()))?;
+            if let Some((code, oom)) = exited {
+                if oom {
+                    self.emit(&c, "oom", &[]);
+                }
+                self.emit(&c, "die", &[("exitCode", code.to_string())]);
+                if c.policy().should_restart(code, c.restart_count as u32, c.manually_stopped) {
+                    let ran = Duration::from_secs((crate::time::parse_rfc3339(&c.finished_at).unwrap_or(0) - crate::time::parse_rfc3339(&c.started_at).unwrap_or(0)).max(0) as u64);
+                    let last = self.backoff.lock().unwrap_or_else(|p| p.into_inner()).get(&c.id).copied();
+                    let delay = restart::next_delay(last, ran);
+                    self.backoff.lock().unwrap_or_else(|p| p.into_inner()).insert(c.id.clone(), delay);
+                    self.db().execute("UPDATE containers SET status = 'restarting', restart_count = restart_count + 1 WHERE id = ?1", [&c.id])?;
+                    self.restarts.lock().unwrap_or_else(|p| p.into_inner()).insert(c.id.clone(), (tokio::time::Instant::now() + delay, delay));
+                    tracing::info!(container = %c.id, delay_ms = delay.as_millis() as u64, restart = c.restart_count + 1, "restart policy: restarting");
+                    c = self.get(&c.id)?.ok_or_else(|| Error::Internal("container vanished".into()))?;
+                }
+            }
         }
         if !c.running() {
             // The shim removed the runtime's container; the rootfs is ours.
@@ -443,8 +497,9 @@ impl Containers {
         self.removed.lock().unwrap_or_else(|p| p.into_inner()).get(id).copied()
     }
 
-    /// Checks every running (or AutoRemove) container; run every second and at start.
-    pub async fn sweep(&self) -> Result<()> {
+    /// Checks every running (or AutoRemove) container, and starts the
+    /// restarts that are due; run every second and at start.
+    pub async fn sweep(&self, store: &Store) -> Result<()> {
         for c in self.list()? {
             if c.running() || (c.status == "exited" && c.auto_remove()) || mount::is_mounted(&self.dir(&c.id).join("rootfs")) {
                 if let Err(e) = self.refresh(c.clone()).await {
@@ -452,7 +507,73 @@ impl Containers {
                 }
             }
         }
+        let now = tokio::time::Instant::now();
+        let due: Vec<String> = self.restarts.lock().unwrap_or_else(|p| p.into_inner()).iter().filter(|(_, (t, _))| *t <= now).map(|(id, _)| id.clone()).collect();
+        for id in due {
+            self.restarts.lock().unwrap_or_else(|p| p.into_inner()).remove(&id);
+            let Some(c) = self.get(&id)? else { continue };
+            if c.status != "restarting" {
+                continue;
+            }
+            match self.start(store, &c).await {
+                Ok(_) => self.emit(&c, "restart", &[]),
+                Err(e) => {
+                    tracing::warn!(container = %id, error = %e.chain(), "restart policy: the start failed");
+                    self.set_exited(&id, 128, false, &e.chain().to_string(), &crate::time::rfc3339_now())?;
+                }
+            }
+        }
         Ok(())
+    }
+
+    /// The earliest due restart, so the sweep can wake for it.
+    pub fn next_restart(&self) -> Option<tokio::time::Instant> {
+        self.restarts.lock().unwrap_or_else(|p| p.into_inner()).values().map(|(t, _)| *t).min()
+    }
+
+    /// After berthd starts (as after a reboot): containers whose policy
+    /// says so are started again.
+    pub async fn boot_restarts(&self, store: &Store) -> Result<()> {
+        for c in self.list()? {
+            if c.running() || c.started_at == ZERO_TIME {
+                continue;
+            }
+            let wanted = c.status == "restarting" || c.policy().restart_on_boot(c.exit_code, c.restart_count as u32, c.manually_stopped);
+            if !wanted || c.policy() == restart::Policy::No {
+                continue;
+            }
+            tracing::info!(container = %c.id, policy = ?c.policy(), "restart policy: starting again after berthd's start");
+            match self.start(store, &c).await {
+                Ok(_) => self.emit(&c, "start", &[]),
+                Err(e) => tracing::warn!(container = %c.id, error = %e.chain(), "restart policy: the start failed"),
+            }
+        }
+        Ok(())
+    }
+
+    /// A start by a user: the restart count and backoff begin again.
+    pub fn mark_started_by_user(&self, id: &str) -> Result<()> {
+        self.db().execute("UPDATE containers SET restart_count = 0, manually_stopped = 0 WHERE id = ?1", [id])?;
+        self.backoff.lock().unwrap_or_else(|p| p.into_inner()).remove(id);
+        Ok(())
+    }
+
+    /// A stop or kill by a user: no policy restarts it, a pending restart is
+    /// cancelled (a restarting container is then simply exited).
+    pub fn mark_stopped_by_user(&self, id: &str) -> Result<()> {
+        self.db().execute("UPDATE containers SET manually_stopped = 1 WHERE id = ?1", [id])?;
+        self.restarts.lock().unwrap_or_else(|p| p.into_inner()).remove(id);
+        self.db().execute("UPDATE containers SET status = 'exited' WHERE id = ?1 AND status = 'restarting'", [id])?;
+        Ok(())
+    }
+
+    /// An event about a container, with its name, image and labels.
+    pub fn emit(&self, c: &Container, action: &str, extra: &[(&str, String)]) {
+        let mut attrs = crate::events::container_attrs(&c.name, &c.image, &c.config["Labels"]);
+        for (k, v) in extra {
+            attrs.insert(k.to_string(), serde_json::json!(v));
+        }
+        self.events.emit("container", action, &c.id, attrs);
     }
 
     /// Mounts the rootfs, writes config.json, and starts the shim.
@@ -542,6 +663,7 @@ impl Containers {
         }
         let rr = self.runtime_root();
         std::fs::create_dir_all(&rr).map_err(|e| Error::io("creating", &rr, e))?;
+        self.runtime_cleanup(&c.id);
         let mut cmd = Command::new(&self.paths.shim);
         cmd.args(["--id", &c.id]).arg("--bundle").arg(&dir).arg("--runtime").arg(&self.paths.runtime).arg("--runtime-root").arg(&rr).arg("--state-dir").arg(&state);
         if o.tty {
@@ -639,8 +761,45 @@ impl Containers {
         Ok(())
     }
 
+    /// `pause` / `unpause`: the runtime freezes or thaws the container's cgroup.
+    pub fn set_paused(&self, c: &Container, paused: bool) -> Result<()> {
+        let out = Command::new(&self.paths.runtime)
+            .arg("--root")
+            .arg(self.runtime_root())
+            .arg(if paused { "pause" } else { "resume" })
+            .arg(&c.id)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .output()
+            .map_err(|e| Error::io("running", &self.paths.runtime, e))?;
+        if !out.status.success() {
+            return Err(Error::Internal(format!("{} the container: {}", if paused { "pausing" } else { "unpausing" }, String::from_utf8_lossy(&out.stderr).trim())));
+        }
+        self.db().execute("UPDATE containers SET paused = ?2 WHERE id = ?1", params![c.id, paused as i64])?;
+        Ok(())
+    }
+
+    /// Renames a container; names stay unique.
+    pub fn rename(&self, c: &Container, name: &str) -> Result<()> {
+        // The statement's result first: resolve() below takes the lock again.
+        let r = self.db().execute("UPDATE containers SET name = ?2 WHERE id = ?1", params![c.id, name]);
+        match r {
+            Ok(_) => Ok(()),
+            Err(rusqlite::Error::SqliteFailure(f, _)) if f.code == rusqlite::ErrorCode::ConstraintViolation => {
+                let other = self.resolve(name).map(|o| o.id).unwrap_or_default();
+                Err(Error::Conflict(format!("Conflict. The container name \"/{name}\" is already in use by container \"{other}\". You have to remove (or rename) that container to be able to reuse that name.")))
+            }
+            Err(e) => Err(e.into()),
+        }
+    }
+
     /// Sends `sig` to the container's init (through the runtime).
     pub fn signal(&self, c: &Container, sig: i32) -> Result<()> {
+        // A frozen process would not act on the signal until thawed.
+        if self.get(&c.id)?.is_some_and(|n| n.paused) {
+            self.set_paused(c, false)?;
+        }
         let out = Command::new(&self.paths.runtime)
             .arg("--root")
             .arg(self.runtime_root())
@@ -711,7 +870,18 @@ impl Containers {
         self.remove_locked(&c, volumes)
     }
 
+    /// The runtime's record and cgroup of a run whose shim died with its
+    /// container (a crash, a power cut) and so never deleted them.
+    fn runtime_cleanup(&self, id: &str) {
+        let rr = self.runtime_root();
+        if rr.join(id).exists() && self.shim_pid(id).is_none() {
+            let st = Command::new(&self.paths.runtime).arg("--root").arg(&rr).args(["delete", "--force", id]).stdin(Stdio::null()).stdout(Stdio::null()).stderr(Stdio::null()).status();
+            tracing::info!(container = %id, ok = st.is_ok_and(|s| s.success()), "removed the runtime state of an earlier run");
+        }
+    }
+
     fn remove_locked(&self, c: &Container, volumes: bool) -> Result<()> {
+        self.runtime_cleanup(&c.id);
         mount::unmount(&self.dir(&c.id).join("rootfs"))?;
         let anonymous: Vec<String> = if volumes {
             self.mounts(&c.id)?.into_iter().filter(|m| m.typ == "volume").map(|m| m.name).filter(|n| self.volumes.get(n).ok().flatten().is_some_and(|v| v.anonymous)).collect()
@@ -734,6 +904,9 @@ impl Containers {
             tx.commit()?;
         }
         self.exec_forget(&c.id);
+        self.restarts.lock().unwrap_or_else(|p| p.into_inner()).remove(&c.id);
+        self.backoff.lock().unwrap_or_else(|p| p.into_inner()).remove(&c.id);
+        self.emit(c, "destroy", &[]);
         for v in anonymous {
             if let Err(e) = self.volumes.remove(&v, true) {
                 tracing::warn!(container = %c.id, volume = %v, error = %e.chain(), "removing an anonymous volume");
