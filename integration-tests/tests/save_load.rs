@@ -159,11 +159,17 @@ fn load_oci_layout_and_skopeo_archive() {
     assert_eq!(d.ok(&["images", "-q", "--no-trunc"]).trim(), webapp_id, "{out}");
     let c = &d.inspect(&webapp_id)["Config"];
     assert_eq!(c["User"], "app");
-    let archive = fixtures().join("docker-archive/busybox.tar");
-    if archive.exists() {
+    // skopeo's docker-archive: `<hex>.tar` layers, `<hex>.json` config and
+    // legacy `<id>/layer.tar` symlinks; whiteouts and all.
+    let fx: Value = serde_json::from_slice(&std::fs::read(fixtures().join("fixtures.json")).unwrap()).unwrap();
+    for name in ["busybox", "layers"] {
+        let archive = fixtures().join(format!("docker-archive/{name}.tar"));
         let out = d.ok(&["load", "-i", archive.to_str().unwrap()]);
-        assert!(out.contains("Loaded image"), "{out}");
+        assert_eq!(out, format!("Loaded image: {name}:latest\n"));
+        assert_eq!(d.inspect(&format!("{name}:latest"))["Id"], fx[format!("{name}:latest")]["config"], "{name}");
     }
+    let run = d.ok(&["run", "--rm", "--network", "none", "layers", "cat", "/etc/layers-release"]);
+    assert_eq!(run.trim(), "layer=4");
 }
 
 /// Builds broken variants of a saved archive with Python's tarfile.
