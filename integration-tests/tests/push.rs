@@ -52,6 +52,13 @@ fn push_then_pull_back_by_digest() {
     assert_eq!(digest, src_digest, "{out}");
     assert!(d.inspect(&target)["RepoDigests"].as_array().unwrap().iter().any(|r| r.as_str() == Some(&format!("{repo}@{digest}"))));
 
+    // -a: every tag of the repository.
+    d.ok(&["tag", &target, &format!("{repo}:v2")]);
+    let all = d.ok(&["push", "--all-tags", &repo]);
+    assert_eq!(pushed_digest(&all, "v1"), digest, "{all}");
+    assert_eq!(pushed_digest(&all, "v2"), digest, "{all}");
+    d.ok(&["rmi", &format!("{repo}:v2")]);
+
     // Again: every layer is there already.
     let again = d.ok(&["push", &target]);
     assert!(again.contains(": Layer already exists"), "{again}");
