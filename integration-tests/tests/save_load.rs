@@ -170,6 +170,26 @@ fn load_oci_layout_and_skopeo_archive() {
     }
     let run = d.ok(&["run", "--rm", "--network", "none", "layers", "cat", "/etc/layers-release"]);
     assert_eq!(run.trim(), "layer=4");
+
+    // --platform: an index in the archive gives that platform's image; an
+    // archive without it is refused; save checks the images it writes.
+    let multi = d.dir.join("multiarch-oci.tar");
+    assert!(Command::new("tar").arg("-C").arg(fixtures().join("oci/multiarch")).arg("-cf").arg(&multi).arg(".").status().unwrap().success());
+    let out = d.ok(&["load", "--platform", "linux/arm64", "-i", multi.to_str().unwrap()]);
+    let arm = out.trim().strip_prefix("Loaded image ID: ").unwrap_or_else(|| panic!("{out}")).to_string();
+    assert_eq!(d.inspect(&arm)["Architecture"], "arm64");
+    let out = d.ok(&["load", "-i", multi.to_str().unwrap()]);
+    let host = out.trim().strip_prefix("Loaded image ID: ").unwrap().to_string();
+    assert_eq!(d.inspect(&host)["Architecture"], "amd64");
+    let archive = fixtures().join("docker-archive/busybox.tar");
+    let err = d.fails(&["load", "--platform", "linux/arm/v7", "-i", archive.to_str().unwrap()]);
+    assert!(err.contains("not the specified platform linux/arm/v7"), "{err}");
+    d.ok(&["tag", &arm, "local/arm:1"]);
+    let o = d.berth_cmd().args(["save", "--platform", "linux/arm64/v8", "local/arm:1"]).output().unwrap();
+    assert!(o.status.success() && o.stdout.len() > 1 << 20);
+    let err = d.fails(&["save", "--platform", "linux/amd64", "-o", d.dir.join("no.tar").to_str().unwrap(), "local/arm:1"]);
+    assert!(err.contains("does not provide the specified platform (linux/amd64)"), "{err}");
+    assert!(d.fails(&["save", "--platform", "linux", "local/arm:1"]).contains("invalid platform"));
 }
 
 /// Builds broken variants of a saved archive with Python's tarfile.

@@ -197,6 +197,7 @@ struct LayerSrc {
 }
 
 struct LoadImage {
+    platform: Platform,
     config: Vec<u8>,
     id: Digest,
     created: Option<String>,
@@ -286,7 +287,8 @@ fn from_manifest_json(sp: &Spool, data: &[u8]) -> Result<Vec<LoadImage>> {
             .map_err(|e| Error::Internal(e.to_string()))?,
         };
         let layers = layers.into_iter().zip(&cfg.rootfs.diff_ids).map(|((desc, file), diff)| LayerSrc { desc, diff_id: diff.clone(), file }).collect();
-        out.push(LoadImage { config, id, created: cfg.created.clone(), layers, manifest, tags });
+        let platform = Platform::new(&cfg.os, &cfg.architecture, cfg.variant.as_deref());
+        out.push(LoadImage { platform, config, id, created: cfg.created.clone(), layers, manifest, tags });
     }
     Ok(out)
 }
@@ -294,7 +296,7 @@ fn from_manifest_json(sp: &Spool, data: &[u8]) -> Result<Vec<LoadImage>> {
 /// An OCI image layout: index.json's manifests (an index inside picks the
 /// host's platform), named by their `io.containerd.image.name` annotation, or
 /// by `org.opencontainers.image.ref.name` when that is a full reference.
-fn from_oci_layout(sp: &Spool, data: &[u8]) -> Result<Vec<LoadImage>> {
+fn from_oci_layout(sp: &Spool, data: &[u8], wanted: &Platform) -> Result<Vec<LoadImage>> {
     let idx: oci_image::Index = serde_json::from_slice(data).map_err(|e| invalid(format!("index.json: {e}")))?;
     let blob = |d: &Digest| sp.small(&format!("blobs/sha256/{}", d.hex()));
     let mut out: Vec<LoadImage> = Vec::new();
@@ -307,7 +309,7 @@ fn from_oci_layout(sp: &Spool, data: &[u8]) -> Result<Vec<LoadImage>> {
         let (manifest, body) = match ManifestKind::parse(Some(&top.media_type), &body).map_err(|e| invalid(format!("{what}: {}", Error::Image(e).chain())))? {
             ManifestKind::Manifest(m) => (m, body),
             ManifestKind::Index(i) => {
-                let d = Platform::host().select(&i)?;
+                let d = wanted.select(&i)?;
                 let b = blob(&d.digest)?;
                 match ManifestKind::parse(Some(&d.media_type), &b).map_err(|e| invalid(format!("{what}: {}", Error::Image(e).chain())))? {
                     ManifestKind::Manifest(m) => (m, b),
@@ -337,7 +339,8 @@ fn from_oci_layout(sp: &Spool, data: &[u8]) -> Result<Vec<LoadImage>> {
             continue;
         }
         let layers = layers.into_iter().zip(&cfg.rootfs.diff_ids).map(|((desc, file), diff)| LayerSrc { desc, diff_id: diff.clone(), file }).collect();
-        out.push(LoadImage { config, id, created: cfg.created.clone(), layers, manifest: body, tags: tag.into_iter().collect() });
+        let platform = Platform::new(&cfg.os, &cfg.architecture, cfg.variant.as_deref());
+        out.push(LoadImage { platform, config, id, created: cfg.created.clone(), layers, manifest: body, tags: tag.into_iter().collect() });
     }
     Ok(out)
 }
@@ -369,18 +372,30 @@ impl Created {
 }
 
 /// Loads every image of a spooled archive; returns docker's messages
-/// (`{"stream":"Loaded image: busybox:latest\n"}`). Blocking.
-pub fn load(store: &Store, sp: Spool, quiet: bool) -> Result<Vec<Value>> {
+/// (`{"stream":"Loaded image: busybox:latest\n"}`). Blocking. With
+/// `platform`, an index in the archive gives that platform's manifest (else
+/// the host's), and every image loaded must be of it.
+pub fn load(store: &Store, sp: Spool, quiet: bool, platform: Option<&Platform>) -> Result<Vec<Value>> {
     sp.verify_blobs()?;
+    let wanted = platform.cloned().unwrap_or_else(Platform::host);
     let images = if let Ok(m) = sp.small("manifest.json") {
         from_manifest_json(&sp, &m)?
     } else if let Ok(i) = sp.small("index.json") {
-        from_oci_layout(&sp, &i)?
+        from_oci_layout(&sp, &i, &wanted)?
     } else {
         return Err(invalid("neither manifest.json (docker-archive) nor index.json (OCI layout) is in it"));
     };
     if images.is_empty() {
         return Err(invalid("it holds no image"));
+    }
+    if let Some(p) = platform {
+        let want = Platform::new(&p.os, &p.architecture, p.variant.as_deref()).normalized();
+        for img in &images {
+            let got = img.platform.normalized();
+            if got != want {
+                return Err(Error::NotFound(format!("image {} in the archive is {got}, not the specified platform {want}", img.id)));
+            }
+        }
     }
     let mut keys = Vec::new();
     for img in &images {
