@@ -85,6 +85,12 @@ fn push_then_pull_back_by_digest() {
     let q = d.ok(&["push", "-q", &imported]);
     assert_eq!(q.trim(), imported);
 
+    // --platform: the image must be of it.
+    let q = d.ok(&["push", "-q", "--platform", "linux/amd64", &imported]);
+    assert_eq!(q.trim(), imported);
+    let err = d.fails(&["push", "--platform", "linux/arm64", &imported]);
+    assert!(err.contains("does not provide the specified platform (linux/arm64/v8)"), "{err}");
+
     // Refusals.
     assert!(d.fails(&["push", &format!("{reg}/berth-test/never-tagged:v1")]).contains("does not exist locally"));
     assert!(d.fails(&["push"]).contains("requires exactly 1 argument"));

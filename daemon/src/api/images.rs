@@ -467,12 +467,10 @@ fn registry_auth(req: &Request<Incoming>) -> Result<Option<Credentials>> {
 /// then streamed progress as docker's, ending with the `aux` digest.
 pub async fn push(s: Arc<State>, name: &str, q: &Query, req: &Request<Incoming>) -> Result<hyper::Response<Body>> {
     q.only(&["tag", "platform"])?;
-    if q.get("platform").is_some_and(|p| !p.is_empty()) {
-        return Err(Error::BadParameter("push --platform is not supported: images here are single-platform".into()));
-    }
+    let platform = platform_param(q)?;
     let r = Reference::parse_name_only(name)?;
     let creds = registry_auth(req)?.or_else(|| Credentials::from_docker_config(r.domain()));
-    let prepared = crate::images::push::prepare(&s.store, &s.registry, name, q.get("tag"), creds).await?;
+    let prepared = crate::images::push::prepare(&s.store, &s.registry, name, q.get("tag"), platform.as_ref(), creds).await?;
     let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
     let store = s.store.clone();
     let n = s.cfg.max_concurrent_uploads;
