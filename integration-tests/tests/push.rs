@@ -82,6 +82,7 @@ fn push_then_pull_back_by_digest() {
     d.ok(&["import", tgz.to_str().unwrap(), &imported]);
     let out = d.ok(&["image", "push", &imported]);
     assert!(out.contains(": Pushed"), "the imported layer is new to the registry: {out}");
+    let _cleanup_imported = Pushed(vec![(format!("{reg}/v2/{}", repo.split_once('/').unwrap().1), pushed_digest(&out, "imported"))], "x:x");
     let q = d.ok(&["push", "-q", &imported]);
     assert_eq!(q.trim(), imported);
 
