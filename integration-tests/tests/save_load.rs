@@ -226,6 +226,19 @@ elif kind == "escaping-symlink":
     del files[layer]
     i = tarfile.TarInfo(layer); i.type = tarfile.SYMTYPE; i.linkname = "../../../../../etc/passwd"
     extra.append(i)
+elif kind == "hardlinked-layer":
+    # The layer stored once elsewhere, its blob name a hard link to it.
+    files["extra/layer.tar"] = files.pop(layer)
+    i = tarfile.TarInfo(layer); i.type = tarfile.LNKTYPE; i.linkname = "extra/layer.tar"
+    extra.append(i)
+elif kind == "escaping-hardlink":
+    del files[layer]
+    i = tarfile.TarInfo(layer); i.type = tarfile.LNKTYPE; i.linkname = "../../etc/passwd"
+    extra.append(i)
+elif kind == "mislinked-blob":
+    # A blob name that links to other content.
+    i = tarfile.TarInfo("blobs/sha256/" + "ab" * 32); i.type = tarfile.SYMTYPE; i.linkname = "../../manifest.json"
+    extra.append(i)
 elif kind == "no-manifest":
     del files["manifest.json"]; del files["index.json"]
 with tarfile.open(dst, "w", format=tarfile.PAX_FORMAT) as t:
@@ -256,6 +269,8 @@ fn load_refuses_corrupt_archives_leaving_store_unchanged() {
         ("hostile-path", "outside the archive"),
         ("absolute-path", "absolute path"),
         ("escaping-symlink", "outside the archive"),
+        ("escaping-hardlink", "outside the archive"),
+        ("mislinked-blob", "does not match its digest"),
         ("no-manifest", "neither manifest.json"),
     ] {
         let bad = d.dir.join(format!("{kind}.tar"));
@@ -272,6 +287,13 @@ fn load_refuses_corrupt_archives_leaving_store_unchanged() {
     let err = d.fails(&["load", "-i", d.dir.join("garbage.tar").to_str().unwrap()]);
     assert!(err.contains("invalid archive"), "{err}");
     assert_eq!(d.store_entries(), (vec![], vec![]));
+    // A hard link inside the archive is fine.
+    let linked = d.dir.join("hardlinked.tar");
+    variant(&good, &linked, "hardlinked-layer");
+    assert_eq!(d.ok(&["load", "-i", linked.to_str().unwrap()]), format!("Loaded image: {bb}\n"));
+    d.ok(&["rmi", &bb]);
+    assert_eq!(d.store_entries(), (vec![], vec![]));
+
     // The good archive still loads after all that.
     let out = d.ok(&["load", "-i", good.to_str().unwrap()]);
     assert_eq!(out, format!("Loaded image: {bb}\n"));

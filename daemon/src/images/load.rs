@@ -14,8 +14,8 @@
 //!    pull uses, and its decompressed digest must be the config's diff_id.
 //!
 //! Only when every layer of every image passed are the images recorded. A
-//! failure removes the layers and blobs this load created, and the spool
-//! directory, so the store is as it was.
+//! failure removes the layers and blobs this load stored that no image uses,
+//! and the spool directory, so the store is as it was.
 
 use std::collections::HashMap;
 use std::io::{self, Read, Write};
@@ -148,7 +148,14 @@ impl Spool {
                     sp.files.remove(&name);
                     sp.links.insert(name, t);
                 }
-                other => return Err(invalid(format!("entry {name:?} has unsupported type {other:?} (only files, directories and symlinks belong in an image archive)"))),
+                tar::EntryType::Link => {
+                    // A hard link names an earlier entry, from the archive's root.
+                    let target = e.link_name_bytes().ok_or_else(|| invalid(format!("hard link {name:?} without a target")))?;
+                    let t = normalize(&target)?;
+                    sp.files.remove(&name);
+                    sp.links.insert(name, t);
+                }
+                other => return Err(invalid(format!("entry {name:?} has unsupported type {other:?} (only files, directories and links belong in an image archive)"))),
             }
         }
         Ok(sp)
@@ -176,10 +183,11 @@ impl Spool {
         std::fs::read(&f.path).map_err(|e| Error::io("reading", &f.path, e))
     }
 
-    /// Every `blobs/<alg>/<hex>` must be what its name says.
+    /// Every `blobs/<alg>/<hex>` must be what its name says, a link there too.
     fn verify_blobs(&self) -> Result<()> {
-        for (name, f) in &self.files {
+        for name in self.files.keys().chain(self.links.keys()) {
             if let Some(hex) = name.strip_prefix("blobs/sha256/") {
+                let f = self.get(name)?;
                 if f.digest.hex() != hex {
                     return Err(invalid(format!("{name} does not match its digest (content is {})", f.digest)));
                 }
@@ -353,24 +361,6 @@ fn decompressed_digest(path: &Path) -> Result<Digest> {
     Ok(h.finish().0)
 }
 
-/// What this load put in the store, taken out again if it fails.
-#[derive(Default)]
-struct Created {
-    blobs: Vec<PathBuf>,
-    layers: Vec<PathBuf>,
-}
-
-impl Created {
-    fn undo(&self) {
-        for p in &self.blobs {
-            let _ = std::fs::remove_file(p);
-        }
-        for p in &self.layers {
-            let _ = std::fs::remove_dir_all(p);
-        }
-    }
-}
-
 /// Loads every image of a spooled archive; returns docker's messages
 /// (`{"stream":"Loaded image: busybox:latest\n"}`). Blocking. With
 /// `platform`, an index in the archive gives that platform's manifest (else
@@ -405,16 +395,23 @@ pub fn load(store: &Store, sp: Spool, quiet: bool, platform: Option<&Platform>) 
         }
     }
     store.pin(&keys);
-    let mut created = Created::default();
-    let r = commit(store, &images, quiet, &mut created);
+    let r = commit(store, &images, quiet);
     store.unpin(&keys);
     if r.is_err() {
-        created.undo();
+        // What this load put in the store and no image references goes
+        // again. The collector, not a list of paths: a layer another load
+        // or pull is using at the same time is pinned or referenced by
+        // then, and stays.
+        match store.gc() {
+            Ok(removed) if !removed.is_empty() => tracing::info!(layers = removed.len(), "removed what a failed load had stored"),
+            Ok(_) => {}
+            Err(e) => tracing::warn!(error = %e.chain(), "cleaning up after a failed load"),
+        }
     }
     r
 }
 
-fn commit(store: &Store, images: &[LoadImage], quiet: bool, created: &mut Created) -> Result<Vec<Value>> {
+fn commit(store: &Store, images: &[LoadImage], quiet: bool) -> Result<Vec<Value>> {
     let mut msgs = Vec::new();
     let mut sizes: HashMap<Digest, u64> = HashMap::new();
     let mut done = std::collections::HashSet::new();
@@ -451,14 +448,10 @@ fn commit(store: &Store, images: &[LoadImage], quiet: bool, created: &mut Create
                     Error::Image(i) => invalid(format!("layer {}: {}", l.desc.digest, Error::Image(i).chain())),
                     e => e,
                 })?;
-                if unpack_to.is_some() {
-                    created.layers.push(store.layer_path(&l.diff_id));
-                }
                 if !have_blob {
                     // The spooled file is verified: it becomes the blob.
                     std::fs::File::open(&l.file).and_then(|f| f.sync_all()).map_err(|e| Error::io("syncing", &l.file, e))?;
                     store.commit_blob(&l.file, &l.desc.digest)?;
-                    created.blobs.push(store.blob_path(&l.desc.digest));
                 }
                 if have_layer { super::pull::dir_size(&store.layer_path(&l.diff_id)) } else { unpacked }
             };
@@ -470,7 +463,6 @@ fn commit(store: &Store, images: &[LoadImage], quiet: bool, created: &mut Create
         for (d, b) in [(&img.id, &img.config), (&mdigest, &img.manifest)] {
             if !store.has_blob(d) {
                 store.put_blob(d, b)?;
-                created.blobs.push(store.blob_path(d));
             }
         }
         let mut new = NewImage {
