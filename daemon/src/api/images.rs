@@ -422,7 +422,9 @@ pub async fn load(s: Arc<State>, q: &Query, req: Request<Incoming>) -> Result<hy
     q.only(&["quiet", "platform"])?;
     let platform = platform_param(q)?;
     let quiet = q.flag("quiet")?;
-    let (tx, rx) = tokio::sync::mpsc::channel::<std::result::Result<bytes::Bytes, String>>(64);
+    // Few frames in flight: the CLI sends 256 KiB chunks, and the spool
+    // writes to disk faster than a socket delivers.
+    let (tx, rx) = tokio::sync::mpsc::channel::<std::result::Result<bytes::Bytes, String>>(8);
     let store = s.store.clone();
     let started = std::time::Instant::now();
     let spool = tokio::task::spawn_blocking(move || crate::images::load::Spool::read(&store, crate::images::pull::ChannelReader::new(rx)));
