@@ -61,11 +61,14 @@ fn docker_cli_save_load_push_login_prune() {
     docker.ok(&["pull", "-q", &bb]);
     let id = d.inspect(&bb)["Id"].as_str().unwrap().to_string();
 
+    docker.ok(&["tag", &bb, "local/docker-cli:1"]);
     let tar = d.dir.join("bb.tar");
-    docker.ok(&["save", "-o", tar.to_str().unwrap(), &bb]);
-    docker.ok(&["rmi", &bb]);
+    // Two names: the CLI asks GET /images/get?names=...&names=...
+    docker.ok(&["save", "-o", tar.to_str().unwrap(), &bb, "local/docker-cli:1"]);
+    docker.ok(&["rmi", &bb, "local/docker-cli:1"]);
     let out = docker.ok(&["load", "-i", tar.to_str().unwrap()]);
-    assert!(out.contains(&format!("Loaded image: {bb}")), "{out}");
+    assert!(out.contains(&format!("Loaded image: {bb}")) && out.contains("Loaded image: local/docker-cli:1"), "{out}");
+    docker.ok(&["rmi", "local/docker-cli:1"]);
     assert_eq!(docker.ok(&["image", "inspect", "-f", "{{.Id}}", &bb]).trim(), id);
 
     let o = docker.run(&["login", "-u", "fixture", "--password-stdin", &auth], Some("fixture-pass\n"));
