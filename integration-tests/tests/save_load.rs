@@ -390,3 +390,40 @@ with tarfile.open(dst, "w") as t:
         assert!(d.ok(&["images", "-q"]).trim().is_empty());
     }
 }
+
+/// berthd killed while it spools or unpacks an archive: the next start
+/// sweeps what was half-done, lists nothing, and the load then succeeds.
+#[test]
+fn killed_mid_load_restarts_clean() {
+    let reg = registry();
+    let mut d = Daemon::start("killload");
+    let layers = format!("{reg}/layers:latest");
+    d.ok(&["pull", "-q", &layers]);
+    let tar = d.dir.join("layers.tar");
+    d.ok(&["save", "-o", tar.to_str().unwrap(), &layers]);
+    d.ok(&["rmi", &layers]);
+    assert_eq!(d.store_entries(), (vec![], vec![]));
+    let mut load = d.berth_cmd().args(["load", "-i", tar.to_str().unwrap()]).stdout(Stdio::null()).stderr(Stdio::null()).spawn().unwrap();
+    let start = std::time::Instant::now();
+    let mid = loop {
+        let (b, l) = d.store_entries();
+        if b.iter().chain(&l).any(|n| n.starts_with(".tmp-")) {
+            break true;
+        }
+        if start.elapsed() > std::time::Duration::from_secs(20) || load.try_wait().unwrap().is_some() {
+            break false;
+        }
+        std::thread::sleep(std::time::Duration::from_micros(200));
+    };
+    d.kill9();
+    let _ = load.wait();
+    assert!(mid, "never saw the load half-way");
+    d.start_again();
+    assert!(d.log().contains("removed leftover"), "{}", d.log());
+    let (b, l) = d.store_entries();
+    assert!(b.iter().chain(&l).all(|n| !n.starts_with(".tmp-")), "{b:?} {l:?}");
+    assert!(d.ok(&["images", "-q"]).trim().is_empty(), "nothing half-loaded is listed");
+    assert_eq!(d.ok(&["load", "-q", "-i", tar.to_str().unwrap()]), format!("Loaded image: {layers}\n"));
+    let run = d.ok(&["run", "--rm", "--network", "none", &layers, "cat", "/etc/layers-release"]);
+    assert_eq!(run.trim(), "layer=4");
+}
