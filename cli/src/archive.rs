@@ -15,11 +15,11 @@ type R = anyhow::Result<i32>;
 /// leaves a truncated archive under the name asked for) or to stdout.
 pub fn save(c: &Client, mut p: lexopt::Parser) -> R {
     let u = |m: String| usage("save", m);
-    let (mut output, mut names) = (None, Vec::new());
+    let (mut output, mut names, mut platform) = (None, Vec::new(), None);
     while let Some(a) = p.next().map_err(|e| u(e.to_string()))? {
         match a {
             Short('o') | Long("output") => output = Some(p.value()?.string()?),
-            Long("platform") => return Err(u("--platform is not supported: images here are single-platform".into())),
+            Long("platform") => platform = Some(p.value()?.string()?),
             Value(v) => names.push(v.string()?),
             o => return Err(u(o.unexpected().to_string())),
         }
@@ -30,11 +30,15 @@ pub fn save(c: &Client, mut p: lexopt::Parser) -> R {
     if output.is_none() && std::io::stdout().is_terminal() {
         anyhow::bail!("cowardly refusing to save to a terminal. Use the -o flag or redirect");
     }
-    let path = if names.len() == 1 {
+    let mut path = if names.len() == 1 {
         format!("/images/{}/get", encode_path(&names[0]))
     } else {
         format!("/images/get?{}", names.iter().map(|n| format!("names={}", encode_query(n))).collect::<Vec<_>>().join("&"))
     };
+    if let Some(pl) = &platform {
+        path.push(if path.contains('?') { '&' } else { '?' });
+        path.push_str(&format!("platform={}", encode_query(pl)));
+    }
     let mut resp = c.request("GET", &path, &[])?.ok()?;
     match output {
         None => {
@@ -67,12 +71,12 @@ pub fn save(c: &Client, mut p: lexopt::Parser) -> R {
 /// to the daemon (plain, gzip or zstd: the daemon sniffs it).
 pub fn load(c: &Client, mut p: lexopt::Parser) -> R {
     let u = |m: String| usage("load", m);
-    let (mut input, mut quiet) = (None, false);
+    let (mut input, mut quiet, mut platform) = (None, false, None);
     while let Some(a) = p.next().map_err(|e| u(e.to_string()))? {
         match a {
             Short('i') | Long("input") => input = Some(p.value()?.string()?),
             Short('q') | Long("quiet") => quiet = true,
-            Long("platform") => return Err(u("--platform is not supported: an index in the archive loads the host's platform".into())),
+            Long("platform") => platform = Some(p.value()?.string()?),
             Value(v) => return Err(u(format!("\"berth load\" accepts no arguments, got {v:?}"))),
             o => return Err(u(o.unexpected().to_string())),
         }
@@ -86,7 +90,10 @@ pub fn load(c: &Client, mut p: lexopt::Parser) -> R {
             Box::new(std::io::stdin().lock())
         }
     };
-    let path = format!("/images/load?quiet={}", if quiet { "1" } else { "0" });
+    let mut path = format!("/images/load?quiet={}", if quiet { "1" } else { "0" });
+    if let Some(pl) = &platform {
+        path.push_str(&format!("&platform={}", encode_query(pl)));
+    }
     let resp = c.request_stream("POST", &path, &[("Content-Type", "application/x-tar".to_string())], &mut src)?.ok()?;
     let mut out = std::io::stdout().lock();
     crate::commands::json_messages(resp, &mut |m| {

@@ -179,12 +179,12 @@ pub fn pull_named(c: &Client, name: &str, platform: Option<&str>, quiet: bool, o
 /// `berth push [-q] [-a] NAME[:TAG]`: the daemon pushes from its store; the
 /// credentials for the registry go along in `X-Registry-Auth`.
 pub fn push(c: &Client, mut p: lexopt::Parser) -> R {
-    let (mut quiet, mut all, mut name) = (false, false, None);
+    let (mut quiet, mut all, mut name, mut platform) = (false, false, None, None);
     while let Some(a) = p.next().map_err(|e| usage("push", e.to_string()))? {
         match a {
             Short('q') | Long("quiet") => quiet = true,
             Short('a') | Long("all-tags") => all = true,
-            Long("platform") => return Err(usage("push", "--platform is not supported: images here are single-platform")),
+            Long("platform") => platform = Some(p.value()?.string()?),
             Value(v) if name.is_none() => name = Some(v.string()?),
             Value(v) => return Err(usage("push", format!("\"berth push\" requires exactly 1 argument, got also {v:?}"))),
             o => return Err(usage("push", o.unexpected().to_string())),
@@ -200,7 +200,10 @@ pub fn push(c: &Client, mut p: lexopt::Parser) -> R {
     }
     // Without -a and without a tag, docker pushes `latest`.
     let tag = if all { String::new() } else { r.tag().unwrap_or("latest").to_string() };
-    let path = format!("/images/{}/push?tag={}", encode_path(&r.repository()), encode_query(&tag));
+    let mut path = format!("/images/{}/push?tag={}", encode_path(&r.repository()), encode_query(&tag));
+    if let Some(pl) = &platform {
+        path.push_str(&format!("&platform={}", encode_query(pl)));
+    }
     // The API requires the header: docker sends an empty auth when it has none.
     let headers = vec![("X-Registry-Auth", registry_auth(r.domain()).unwrap_or_else(|| base64::engine::general_purpose::URL_SAFE.encode("{}")))];
     let resp = c.request("POST", &path, &headers)?.ok()?;

@@ -52,6 +52,13 @@ fn push_then_pull_back_by_digest() {
     assert_eq!(digest, src_digest, "{out}");
     assert!(d.inspect(&target)["RepoDigests"].as_array().unwrap().iter().any(|r| r.as_str() == Some(&format!("{repo}@{digest}"))));
 
+    // -a: every tag of the repository.
+    d.ok(&["tag", &target, &format!("{repo}:v2")]);
+    let all = d.ok(&["push", "--all-tags", &repo]);
+    assert_eq!(pushed_digest(&all, "v1"), digest, "{all}");
+    assert_eq!(pushed_digest(&all, "v2"), digest, "{all}");
+    d.ok(&["rmi", &format!("{repo}:v2")]);
+
     // Again: every layer is there already.
     let again = d.ok(&["push", &target]);
     assert!(again.contains(": Layer already exists"), "{again}");
@@ -75,8 +82,15 @@ fn push_then_pull_back_by_digest() {
     d.ok(&["import", tgz.to_str().unwrap(), &imported]);
     let out = d.ok(&["image", "push", &imported]);
     assert!(out.contains(": Pushed"), "the imported layer is new to the registry: {out}");
+    let _cleanup_imported = Pushed(vec![(format!("{reg}/v2/{}", repo.split_once('/').unwrap().1), pushed_digest(&out, "imported"))], "x:x");
     let q = d.ok(&["push", "-q", &imported]);
     assert_eq!(q.trim(), imported);
+
+    // --platform: the image must be of it.
+    let q = d.ok(&["push", "-q", "--platform", "linux/amd64", &imported]);
+    assert_eq!(q.trim(), imported);
+    let err = d.fails(&["push", "--platform", "linux/arm64", &imported]);
+    assert!(err.contains("does not provide the specified platform (linux/arm64/v8)"), "{err}");
 
     // Refusals.
     assert!(d.fails(&["push", &format!("{reg}/berth-test/never-tagged:v1")]).contains("does not exist locally"));

@@ -159,11 +159,37 @@ fn load_oci_layout_and_skopeo_archive() {
     assert_eq!(d.ok(&["images", "-q", "--no-trunc"]).trim(), webapp_id, "{out}");
     let c = &d.inspect(&webapp_id)["Config"];
     assert_eq!(c["User"], "app");
-    let archive = fixtures().join("docker-archive/busybox.tar");
-    if archive.exists() {
+    // skopeo's docker-archive: `<hex>.tar` layers, `<hex>.json` config and
+    // legacy `<id>/layer.tar` symlinks; whiteouts and all.
+    let fx: Value = serde_json::from_slice(&std::fs::read(fixtures().join("fixtures.json")).unwrap()).unwrap();
+    for name in ["busybox", "layers"] {
+        let archive = fixtures().join(format!("docker-archive/{name}.tar"));
         let out = d.ok(&["load", "-i", archive.to_str().unwrap()]);
-        assert!(out.contains("Loaded image"), "{out}");
+        assert_eq!(out, format!("Loaded image: {name}:latest\n"));
+        assert_eq!(d.inspect(&format!("{name}:latest"))["Id"], fx[format!("{name}:latest")]["config"], "{name}");
     }
+    let run = d.ok(&["run", "--rm", "--network", "none", "layers", "cat", "/etc/layers-release"]);
+    assert_eq!(run.trim(), "layer=4");
+
+    // --platform: an index in the archive gives that platform's image; an
+    // archive without it is refused; save checks the images it writes.
+    let multi = d.dir.join("multiarch-oci.tar");
+    assert!(Command::new("tar").arg("-C").arg(fixtures().join("oci/multiarch")).arg("-cf").arg(&multi).arg(".").status().unwrap().success());
+    let out = d.ok(&["load", "--platform", "linux/arm64", "-i", multi.to_str().unwrap()]);
+    let arm = out.trim().strip_prefix("Loaded image ID: ").unwrap_or_else(|| panic!("{out}")).to_string();
+    assert_eq!(d.inspect(&arm)["Architecture"], "arm64");
+    let out = d.ok(&["load", "-i", multi.to_str().unwrap()]);
+    let host = out.trim().strip_prefix("Loaded image ID: ").unwrap().to_string();
+    assert_eq!(d.inspect(&host)["Architecture"], "amd64");
+    let archive = fixtures().join("docker-archive/busybox.tar");
+    let err = d.fails(&["load", "--platform", "linux/arm/v7", "-i", archive.to_str().unwrap()]);
+    assert!(err.contains("not the specified platform linux/arm/v7"), "{err}");
+    d.ok(&["tag", &arm, "local/arm:1"]);
+    let o = d.berth_cmd().args(["save", "--platform", "linux/arm64/v8", "local/arm:1"]).output().unwrap();
+    assert!(o.status.success() && o.stdout.len() > 1 << 20);
+    let err = d.fails(&["save", "--platform", "linux/amd64", "-o", d.dir.join("no.tar").to_str().unwrap(), "local/arm:1"]);
+    assert!(err.contains("does not provide the specified platform (linux/amd64)"), "{err}");
+    assert!(d.fails(&["save", "--platform", "linux", "local/arm:1"]).contains("invalid platform"));
 }
 
 /// Builds broken variants of a saved archive with Python's tarfile.
@@ -200,6 +226,19 @@ elif kind == "escaping-symlink":
     del files[layer]
     i = tarfile.TarInfo(layer); i.type = tarfile.SYMTYPE; i.linkname = "../../../../../etc/passwd"
     extra.append(i)
+elif kind == "hardlinked-layer":
+    # The layer stored once elsewhere, its blob name a hard link to it.
+    files["extra/layer.tar"] = files.pop(layer)
+    i = tarfile.TarInfo(layer); i.type = tarfile.LNKTYPE; i.linkname = "extra/layer.tar"
+    extra.append(i)
+elif kind == "escaping-hardlink":
+    del files[layer]
+    i = tarfile.TarInfo(layer); i.type = tarfile.LNKTYPE; i.linkname = "../../etc/passwd"
+    extra.append(i)
+elif kind == "mislinked-blob":
+    # A blob name that links to other content.
+    i = tarfile.TarInfo("blobs/sha256/" + "ab" * 32); i.type = tarfile.SYMTYPE; i.linkname = "../../manifest.json"
+    extra.append(i)
 elif kind == "no-manifest":
     del files["manifest.json"]; del files["index.json"]
 with tarfile.open(dst, "w", format=tarfile.PAX_FORMAT) as t:
@@ -230,6 +269,8 @@ fn load_refuses_corrupt_archives_leaving_store_unchanged() {
         ("hostile-path", "outside the archive"),
         ("absolute-path", "absolute path"),
         ("escaping-symlink", "outside the archive"),
+        ("escaping-hardlink", "outside the archive"),
+        ("mislinked-blob", "does not match its digest"),
         ("no-manifest", "neither manifest.json"),
     ] {
         let bad = d.dir.join(format!("{kind}.tar"));
@@ -246,6 +287,13 @@ fn load_refuses_corrupt_archives_leaving_store_unchanged() {
     let err = d.fails(&["load", "-i", d.dir.join("garbage.tar").to_str().unwrap()]);
     assert!(err.contains("invalid archive"), "{err}");
     assert_eq!(d.store_entries(), (vec![], vec![]));
+    // A hard link inside the archive is fine.
+    let linked = d.dir.join("hardlinked.tar");
+    variant(&good, &linked, "hardlinked-layer");
+    assert_eq!(d.ok(&["load", "-i", linked.to_str().unwrap()]), format!("Loaded image: {bb}\n"));
+    d.ok(&["rmi", &bb]);
+    assert_eq!(d.store_entries(), (vec![], vec![]));
+
     // The good archive still loads after all that.
     let out = d.ok(&["load", "-i", good.to_str().unwrap()]);
     assert_eq!(out, format!("Loaded image: {bb}\n"));
@@ -341,4 +389,41 @@ with tarfile.open(dst, "w") as t:
         assert_eq!(d.store_entries(), (vec![], vec![]), "{mode}: nothing kept");
         assert!(d.ok(&["images", "-q"]).trim().is_empty());
     }
+}
+
+/// berthd killed while it spools or unpacks an archive: the next start
+/// sweeps what was half-done, lists nothing, and the load then succeeds.
+#[test]
+fn killed_mid_load_restarts_clean() {
+    let reg = registry();
+    let mut d = Daemon::start("killload");
+    let layers = format!("{reg}/layers:latest");
+    d.ok(&["pull", "-q", &layers]);
+    let tar = d.dir.join("layers.tar");
+    d.ok(&["save", "-o", tar.to_str().unwrap(), &layers]);
+    d.ok(&["rmi", &layers]);
+    assert_eq!(d.store_entries(), (vec![], vec![]));
+    let mut load = d.berth_cmd().args(["load", "-i", tar.to_str().unwrap()]).stdout(Stdio::null()).stderr(Stdio::null()).spawn().unwrap();
+    let start = std::time::Instant::now();
+    let mid = loop {
+        let (b, l) = d.store_entries();
+        if b.iter().chain(&l).any(|n| n.starts_with(".tmp-")) {
+            break true;
+        }
+        if start.elapsed() > std::time::Duration::from_secs(20) || load.try_wait().unwrap().is_some() {
+            break false;
+        }
+        std::thread::sleep(std::time::Duration::from_micros(200));
+    };
+    d.kill9();
+    let _ = load.wait();
+    assert!(mid, "never saw the load half-way");
+    d.start_again();
+    assert!(d.log().contains("removed leftover"), "{}", d.log());
+    let (b, l) = d.store_entries();
+    assert!(b.iter().chain(&l).all(|n| !n.starts_with(".tmp-")), "{b:?} {l:?}");
+    assert!(d.ok(&["images", "-q"]).trim().is_empty(), "nothing half-loaded is listed");
+    assert_eq!(d.ok(&["load", "-q", "-i", tar.to_str().unwrap()]), format!("Loaded image: {layers}\n"));
+    let run = d.ok(&["run", "--rm", "--network", "none", &layers, "cat", "/etc/layers-release"]);
+    assert_eq!(run.trim(), "layer=4");
 }

@@ -332,16 +332,27 @@ async fn import(s: Arc<State>, q: &Query, req: Request<Incoming>) -> Result<hype
     Ok(stream(rx))
 }
 
+/// `platform` of save and load: the JSON OCI platform docker's API takes
+/// (`{"os":"linux","architecture":"arm64"}`), or `os/arch[/variant]`.
+fn platform_param(q: &Query) -> Result<Option<Platform>> {
+    match q.get("platform").map(str::trim).filter(|p| !p.is_empty()) {
+        None => Ok(None),
+        Some(p) if p.starts_with('{') => {
+            let v: Platform = serde_json::from_str(p).map_err(|e| Error::BadParameter(format!("invalid platform {p:?}: {e}")))?;
+            Ok(Some(v.normalized()))
+        }
+        Some(p) => Ok(Some(Platform::parse(p)?)),
+    }
+}
+
 /// `GET /images/get?names=...` and `GET /images/{name}/get`: the archive
 /// streams as it is written; every name is resolved first, so an unknown one
 /// is a 404 before any byte of tar.
 pub async fn save(s: Arc<State>, names: Vec<String>, q: &Query) -> Result<hyper::Response<Body>> {
     q.only(&["names", "platform"])?;
-    if q.get("platform").is_some_and(|p| !p.is_empty()) {
-        return Err(Error::BadParameter("save --platform is not supported: images here are single-platform, save them without it".into()));
-    }
+    let platform = platform_param(q)?;
     let store = s.store.clone();
-    let plan = tokio::task::spawn_blocking(move || crate::images::save::plan(&store, &names)).await.map_err(|e| Error::Internal(e.to_string()))??;
+    let plan = tokio::task::spawn_blocking(move || crate::images::save::plan(&store, &names, platform.as_ref())).await.map_err(|e| Error::Internal(e.to_string()))??;
     let (tx, rx) = tokio::sync::mpsc::channel(8);
     let store = s.store.clone();
     tokio::task::spawn_blocking(move || {
@@ -363,11 +374,11 @@ pub async fn save(s: Arc<State>, names: Vec<String>, q: &Query) -> Result<hyper:
 /// docker's JSON messages, or an error status when the archive is refused.
 pub async fn load(s: Arc<State>, q: &Query, req: Request<Incoming>) -> Result<hyper::Response<Body>> {
     q.only(&["quiet", "platform"])?;
-    if q.get("platform").is_some_and(|p| !p.is_empty()) {
-        return Err(Error::BadParameter("load --platform is not supported: an index in the archive loads the host's platform".into()));
-    }
+    let platform = platform_param(q)?;
     let quiet = q.flag("quiet")?;
-    let (tx, rx) = tokio::sync::mpsc::channel::<std::result::Result<bytes::Bytes, String>>(64);
+    // Few frames in flight: the CLI sends 256 KiB chunks, and the spool
+    // writes to disk faster than a socket delivers.
+    let (tx, rx) = tokio::sync::mpsc::channel::<std::result::Result<bytes::Bytes, String>>(8);
     let store = s.store.clone();
     let started = std::time::Instant::now();
     let spool = tokio::task::spawn_blocking(move || crate::images::load::Spool::read(&store, crate::images::pull::ChannelReader::new(rx)));
@@ -392,7 +403,7 @@ pub async fn load(s: Arc<State>, q: &Query, req: Request<Incoming>) -> Result<hy
     drop(tx);
     let spool = spool.await.map_err(|e| Error::Internal(e.to_string()))??;
     let store = s.store.clone();
-    let msgs = tokio::task::spawn_blocking(move || crate::images::load::load(&store, spool, quiet)).await.map_err(|e| Error::Internal(e.to_string()))??;
+    let msgs = tokio::task::spawn_blocking(move || crate::images::load::load(&store, spool, quiet, platform.as_ref())).await.map_err(|e| Error::Internal(e.to_string()))??;
     tracing::debug!(ms = started.elapsed().as_millis() as u64, "load done");
     let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
     for m in msgs {
@@ -412,12 +423,10 @@ fn registry_auth(req: &Request<Incoming>) -> Result<Option<Credentials>> {
 /// then streamed progress as docker's, ending with the `aux` digest.
 pub async fn push(s: Arc<State>, name: &str, q: &Query, req: &Request<Incoming>) -> Result<hyper::Response<Body>> {
     q.only(&["tag", "platform"])?;
-    if q.get("platform").is_some_and(|p| !p.is_empty()) {
-        return Err(Error::BadParameter("push --platform is not supported: images here are single-platform".into()));
-    }
+    let platform = platform_param(q)?;
     let r = Reference::parse_name_only(name)?;
     let creds = registry_auth(req)?.or_else(|| Credentials::from_docker_config(r.domain()));
-    let prepared = crate::images::push::prepare(&s.store, &s.registry, name, q.get("tag"), creds).await?;
+    let prepared = crate::images::push::prepare(&s.store, &s.registry, name, q.get("tag"), platform.as_ref(), creds).await?;
     let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
     let store = s.store.clone();
     let n = s.cfg.max_concurrent_uploads;

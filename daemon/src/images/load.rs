@@ -14,8 +14,8 @@
 //!    pull uses, and its decompressed digest must be the config's diff_id.
 //!
 //! Only when every layer of every image passed are the images recorded. A
-//! failure removes the layers and blobs this load created, and the spool
-//! directory, so the store is as it was.
+//! failure removes the layers and blobs this load stored that no image uses,
+//! and the spool directory, so the store is as it was.
 
 use std::collections::HashMap;
 use std::io::{self, Read, Write};
@@ -148,7 +148,14 @@ impl Spool {
                     sp.files.remove(&name);
                     sp.links.insert(name, t);
                 }
-                other => return Err(invalid(format!("entry {name:?} has unsupported type {other:?} (only files, directories and symlinks belong in an image archive)"))),
+                tar::EntryType::Link => {
+                    // A hard link names an earlier entry, from the archive's root.
+                    let target = e.link_name_bytes().ok_or_else(|| invalid(format!("hard link {name:?} without a target")))?;
+                    let t = normalize(&target)?;
+                    sp.files.remove(&name);
+                    sp.links.insert(name, t);
+                }
+                other => return Err(invalid(format!("entry {name:?} has unsupported type {other:?} (only files, directories and links belong in an image archive)"))),
             }
         }
         Ok(sp)
@@ -176,10 +183,11 @@ impl Spool {
         std::fs::read(&f.path).map_err(|e| Error::io("reading", &f.path, e))
     }
 
-    /// Every `blobs/<alg>/<hex>` must be what its name says.
+    /// Every `blobs/<alg>/<hex>` must be what its name says, a link there too.
     fn verify_blobs(&self) -> Result<()> {
-        for (name, f) in &self.files {
+        for name in self.files.keys().chain(self.links.keys()) {
             if let Some(hex) = name.strip_prefix("blobs/sha256/") {
+                let f = self.get(name)?;
                 if f.digest.hex() != hex {
                     return Err(invalid(format!("{name} does not match its digest (content is {})", f.digest)));
                 }
@@ -197,6 +205,7 @@ struct LayerSrc {
 }
 
 struct LoadImage {
+    platform: Platform,
     config: Vec<u8>,
     id: Digest,
     created: Option<String>,
@@ -286,7 +295,8 @@ fn from_manifest_json(sp: &Spool, data: &[u8]) -> Result<Vec<LoadImage>> {
             .map_err(|e| Error::Internal(e.to_string()))?,
         };
         let layers = layers.into_iter().zip(&cfg.rootfs.diff_ids).map(|((desc, file), diff)| LayerSrc { desc, diff_id: diff.clone(), file }).collect();
-        out.push(LoadImage { config, id, created: cfg.created.clone(), layers, manifest, tags });
+        let platform = Platform::new(&cfg.os, &cfg.architecture, cfg.variant.as_deref());
+        out.push(LoadImage { platform, config, id, created: cfg.created.clone(), layers, manifest, tags });
     }
     Ok(out)
 }
@@ -294,7 +304,7 @@ fn from_manifest_json(sp: &Spool, data: &[u8]) -> Result<Vec<LoadImage>> {
 /// An OCI image layout: index.json's manifests (an index inside picks the
 /// host's platform), named by their `io.containerd.image.name` annotation, or
 /// by `org.opencontainers.image.ref.name` when that is a full reference.
-fn from_oci_layout(sp: &Spool, data: &[u8]) -> Result<Vec<LoadImage>> {
+fn from_oci_layout(sp: &Spool, data: &[u8], wanted: &Platform) -> Result<Vec<LoadImage>> {
     let idx: oci_image::Index = serde_json::from_slice(data).map_err(|e| invalid(format!("index.json: {e}")))?;
     let blob = |d: &Digest| sp.small(&format!("blobs/sha256/{}", d.hex()));
     let mut out: Vec<LoadImage> = Vec::new();
@@ -307,7 +317,7 @@ fn from_oci_layout(sp: &Spool, data: &[u8]) -> Result<Vec<LoadImage>> {
         let (manifest, body) = match ManifestKind::parse(Some(&top.media_type), &body).map_err(|e| invalid(format!("{what}: {}", Error::Image(e).chain())))? {
             ManifestKind::Manifest(m) => (m, body),
             ManifestKind::Index(i) => {
-                let d = Platform::host().select(&i)?;
+                let d = wanted.select(&i)?;
                 let b = blob(&d.digest)?;
                 match ManifestKind::parse(Some(&d.media_type), &b).map_err(|e| invalid(format!("{what}: {}", Error::Image(e).chain())))? {
                     ManifestKind::Manifest(m) => (m, b),
@@ -337,7 +347,8 @@ fn from_oci_layout(sp: &Spool, data: &[u8]) -> Result<Vec<LoadImage>> {
             continue;
         }
         let layers = layers.into_iter().zip(&cfg.rootfs.diff_ids).map(|((desc, file), diff)| LayerSrc { desc, diff_id: diff.clone(), file }).collect();
-        out.push(LoadImage { config, id, created: cfg.created.clone(), layers, manifest: body, tags: tag.into_iter().collect() });
+        let platform = Platform::new(&cfg.os, &cfg.architecture, cfg.variant.as_deref());
+        out.push(LoadImage { platform, config, id, created: cfg.created.clone(), layers, manifest: body, tags: tag.into_iter().collect() });
     }
     Ok(out)
 }
@@ -350,37 +361,31 @@ fn decompressed_digest(path: &Path) -> Result<Digest> {
     Ok(h.finish().0)
 }
 
-/// What this load put in the store, taken out again if it fails.
-#[derive(Default)]
-struct Created {
-    blobs: Vec<PathBuf>,
-    layers: Vec<PathBuf>,
-}
-
-impl Created {
-    fn undo(&self) {
-        for p in &self.blobs {
-            let _ = std::fs::remove_file(p);
-        }
-        for p in &self.layers {
-            let _ = std::fs::remove_dir_all(p);
-        }
-    }
-}
-
 /// Loads every image of a spooled archive; returns docker's messages
-/// (`{"stream":"Loaded image: busybox:latest\n"}`). Blocking.
-pub fn load(store: &Store, sp: Spool, quiet: bool) -> Result<Vec<Value>> {
+/// (`{"stream":"Loaded image: busybox:latest\n"}`). Blocking. With
+/// `platform`, an index in the archive gives that platform's manifest (else
+/// the host's), and every image loaded must be of it.
+pub fn load(store: &Store, sp: Spool, quiet: bool, platform: Option<&Platform>) -> Result<Vec<Value>> {
     sp.verify_blobs()?;
+    let wanted = platform.cloned().unwrap_or_else(Platform::host);
     let images = if let Ok(m) = sp.small("manifest.json") {
         from_manifest_json(&sp, &m)?
     } else if let Ok(i) = sp.small("index.json") {
-        from_oci_layout(&sp, &i)?
+        from_oci_layout(&sp, &i, &wanted)?
     } else {
         return Err(invalid("neither manifest.json (docker-archive) nor index.json (OCI layout) is in it"));
     };
     if images.is_empty() {
         return Err(invalid("it holds no image"));
+    }
+    if let Some(p) = platform {
+        let want = Platform::new(&p.os, &p.architecture, p.variant.as_deref()).normalized();
+        for img in &images {
+            let got = img.platform.normalized();
+            if got != want {
+                return Err(Error::NotFound(format!("image {} in the archive is {got}, not the specified platform {want}", img.id)));
+            }
+        }
     }
     let mut keys = Vec::new();
     for img in &images {
@@ -390,16 +395,23 @@ pub fn load(store: &Store, sp: Spool, quiet: bool) -> Result<Vec<Value>> {
         }
     }
     store.pin(&keys);
-    let mut created = Created::default();
-    let r = commit(store, &images, quiet, &mut created);
+    let r = commit(store, &images, quiet);
     store.unpin(&keys);
     if r.is_err() {
-        created.undo();
+        // What this load put in the store and no image references goes
+        // again. The collector, not a list of paths: a layer another load
+        // or pull is using at the same time is pinned or referenced by
+        // then, and stays.
+        match store.gc() {
+            Ok(removed) if !removed.is_empty() => tracing::info!(layers = removed.len(), "removed what a failed load had stored"),
+            Ok(_) => {}
+            Err(e) => tracing::warn!(error = %e.chain(), "cleaning up after a failed load"),
+        }
     }
     r
 }
 
-fn commit(store: &Store, images: &[LoadImage], quiet: bool, created: &mut Created) -> Result<Vec<Value>> {
+fn commit(store: &Store, images: &[LoadImage], quiet: bool) -> Result<Vec<Value>> {
     let mut msgs = Vec::new();
     let mut sizes: HashMap<Digest, u64> = HashMap::new();
     let mut done = std::collections::HashSet::new();
@@ -436,14 +448,10 @@ fn commit(store: &Store, images: &[LoadImage], quiet: bool, created: &mut Create
                     Error::Image(i) => invalid(format!("layer {}: {}", l.desc.digest, Error::Image(i).chain())),
                     e => e,
                 })?;
-                if unpack_to.is_some() {
-                    created.layers.push(store.layer_path(&l.diff_id));
-                }
                 if !have_blob {
                     // The spooled file is verified: it becomes the blob.
                     std::fs::File::open(&l.file).and_then(|f| f.sync_all()).map_err(|e| Error::io("syncing", &l.file, e))?;
                     store.commit_blob(&l.file, &l.desc.digest)?;
-                    created.blobs.push(store.blob_path(&l.desc.digest));
                 }
                 if have_layer { super::pull::dir_size(&store.layer_path(&l.diff_id)) } else { unpacked }
             };
@@ -455,7 +463,6 @@ fn commit(store: &Store, images: &[LoadImage], quiet: bool, created: &mut Create
         for (d, b) in [(&img.id, &img.config), (&mdigest, &img.manifest)] {
             if !store.has_blob(d) {
                 store.put_blob(d, b)?;
-                created.blobs.push(store.blob_path(d));
             }
         }
         let mut new = NewImage {

@@ -9,7 +9,7 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 use oci_image::manifest::{ManifestKind, OCI_MANIFEST};
-use oci_image::{Digest, Manifest, Reference};
+use oci_image::{Digest, ImageConfig, Manifest, Platform, Reference};
 use serde_json::json;
 use tokio::io::AsyncReadExt;
 
@@ -36,8 +36,9 @@ pub struct Prepared {
 
 /// Finds what to push (`tag`, or every tag of the repository) and makes the
 /// first request, so that unknown images and refused credentials are real
-/// HTTP errors, not messages in a 200 stream.
-pub async fn prepare(store: &Store, reg: &RegistryConfig, name: &str, tag: Option<&str>, creds: Option<Credentials>) -> Result<Prepared> {
+/// HTTP errors, not messages in a 200 stream. With `platform`, each image
+/// must be of it (images here are single-platform: nothing to choose).
+pub async fn prepare(store: &Store, reg: &RegistryConfig, name: &str, tag: Option<&str>, platform: Option<&Platform>, creds: Option<Credentials>) -> Result<Prepared> {
     let base = Reference::parse_name_only(name)?;
     if base.digest().is_some() {
         return Err(Error::BadParameter(format!("cannot push a digest reference ({name}): push a tag")));
@@ -70,6 +71,14 @@ pub async fn prepare(store: &Store, reg: &RegistryConfig, name: &str, tag: Optio
         })?;
         if by_ref.is_none() {
             return Err(Error::NoSuchImage(r.familiar()));
+        }
+        if let Some(want) = platform {
+            let c = ImageConfig::parse(&store.read_blob(&image.id)?)?;
+            let got = Platform::new(&c.os, &c.architecture, c.variant.as_deref()).normalized();
+            let want = Platform::new(&want.os, &want.architecture, want.variant.as_deref()).normalized();
+            if got != want {
+                return Err(Error::NotFound(format!("image {} does not provide the specified platform ({want}): it is {got}", r.familiar())));
+            }
         }
         let manifest = Bytes::from(store.read_blob(&image.manifest_digest)?);
         let probe: serde_json::Value = serde_json::from_slice(&manifest).map_err(|e| Error::Internal(format!("stored manifest {}: {e}", image.manifest_digest)))?;

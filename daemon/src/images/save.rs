@@ -23,7 +23,7 @@ use std::io::{self, Read, Write};
 use bytes::Bytes;
 use oci_image::digest::Hasher;
 use oci_image::manifest::{OCI_CONFIG, OCI_INDEX, OCI_LAYER, OCI_MANIFEST};
-use oci_image::{unpack, Digest, Manifest, Reference};
+use oci_image::{unpack, Digest, ImageConfig, Manifest, Platform, Reference};
 use serde_json::json;
 use tokio::sync::mpsc;
 
@@ -42,8 +42,10 @@ pub struct SaveImage {
 /// Resolves the names of a `save` as docker does: `repo:tag` is that tag,
 /// `repo` alone every tag of the repository, an id (or `repo@digest`) the
 /// image without a name. Everything is checked before the first byte goes
-/// out, so a bad name is a 404, not a broken archive.
-pub fn plan(store: &Store, names: &[String]) -> Result<Vec<SaveImage>> {
+/// out, so a bad name is a 404, not a broken archive. With `platform`, every
+/// image must be of it (images here are single-platform: there is no
+/// variant to pick).
+pub fn plan(store: &Store, names: &[String], platform: Option<&Platform>) -> Result<Vec<SaveImage>> {
     if names.is_empty() {
         return Err(Error::BadParameter("no image names given to save".into()));
     }
@@ -58,6 +60,15 @@ pub fn plan(store: &Store, names: &[String]) -> Result<Vec<SaveImage>> {
             return Ok(());
         }
         let config = store.read_blob(&img.id)?;
+        if let Some(want) = platform {
+            let c = ImageConfig::parse(&config)?;
+            let got = Platform::new(&c.os, &c.architecture, c.variant.as_deref()).normalized();
+            let want = Platform::new(&want.os, &want.architecture, want.variant.as_deref()).normalized();
+            if got != want {
+                let name = tag.as_ref().map(Reference::familiar).unwrap_or_else(|| img.id.to_string());
+                return Err(Error::NotFound(format!("image {name} does not provide the specified platform ({want}): it is {got}")));
+            }
+        }
         let manifest: Manifest = serde_json::from_slice(&store.read_blob(&img.manifest_digest)?).map_err(|e| Error::Internal(format!("manifest {} of image {}: {e}", img.manifest_digest, img.id)))?;
         if manifest.layers.len() != img.diff_ids.len() {
             return Err(Error::Internal(format!("image {}: manifest lists {} layers, config {}", img.id, manifest.layers.len(), img.diff_ids.len())));

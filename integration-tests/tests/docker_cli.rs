@@ -1,0 +1,97 @@
+//! The docker CLI itself against berthd, when it is installed: save, load,
+//! login, push, logout, the image filters and prune behave as the docker
+//! CLI expects of dockerd (request shapes, streamed answers, status codes).
+
+use std::process::{Command, Output, Stdio};
+
+use berth_integration_tests::daemon::*;
+
+fn docker_bin() -> Option<std::path::PathBuf> {
+    std::env::var_os("PATH").and_then(|p| std::env::split_paths(&p).map(|d| d.join("docker")).find(|p| p.is_file()))
+}
+
+struct Docker<'a> {
+    bin: std::path::PathBuf,
+    d: &'a Daemon,
+    config: std::path::PathBuf,
+}
+
+impl Docker<'_> {
+    fn run(&self, args: &[&str], stdin: Option<&str>) -> Output {
+        use std::io::Write;
+        // A bound on each command: on a 401 the docker CLI prompts for
+        // credentials and would wait for ever.
+        let mut c = Command::new("timeout")
+            .arg("120")
+            .arg(&self.bin)
+            .env("DOCKER_HOST", format!("unix://{}", self.d.socket.display()))
+            .env("DOCKER_CONFIG", &self.config)
+            .args(args)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut i = c.stdin.take().unwrap();
+        if let Some(s) = stdin {
+            i.write_all(s.as_bytes()).unwrap();
+        }
+        // Closed stdin: docker must never wait for an interactive login.
+        drop(i);
+        c.wait_with_output().unwrap()
+    }
+
+    fn ok(&self, args: &[&str]) -> String {
+        let o = self.run(args, None);
+        assert!(o.status.success(), "docker {args:?}: {}\n{}", String::from_utf8_lossy(&o.stderr), self.d.log());
+        String::from_utf8_lossy(&o.stdout).into_owned()
+    }
+}
+
+#[test]
+fn docker_cli_save_load_push_login_prune() {
+    let Some(bin) = docker_bin() else {
+        eprintln!("no docker CLI on PATH: skipped");
+        return;
+    };
+    let (reg, auth) = (registry(), auth_registry());
+    let d = Daemon::start("dockercli");
+    let docker = Docker { bin, d: &d, config: d.dir.join("docker-config") };
+    let bb = format!("{reg}/busybox:latest");
+    docker.ok(&["pull", "-q", &bb]);
+    let id = d.inspect(&bb)["Id"].as_str().unwrap().to_string();
+
+    docker.ok(&["tag", &bb, "local/docker-cli:1"]);
+    let tar = d.dir.join("bb.tar");
+    // Two names: the CLI asks GET /images/get?names=...&names=...
+    docker.ok(&["save", "-o", tar.to_str().unwrap(), &bb, "local/docker-cli:1"]);
+    docker.ok(&["rmi", &bb, "local/docker-cli:1"]);
+    let out = docker.ok(&["load", "-i", tar.to_str().unwrap()]);
+    assert!(out.contains(&format!("Loaded image: {bb}")) && out.contains("Loaded image: local/docker-cli:1"), "{out}");
+    docker.ok(&["rmi", "local/docker-cli:1"]);
+    assert_eq!(docker.ok(&["image", "inspect", "-f", "{{.Id}}", &bb]).trim(), id);
+
+    let o = docker.run(&["login", "-u", "fixture", "--password-stdin", &auth], Some("fixture-pass\n"));
+    assert!(o.status.success() && String::from_utf8_lossy(&o.stdout).contains("Login Succeeded"), "{}", String::from_utf8_lossy(&o.stderr));
+    let target = format!("{auth}/private/docker-cli-{}:v1", std::process::id());
+    docker.ok(&["tag", &bb, &target]);
+    let out = docker.ok(&["push", &target]);
+    assert!(out.contains("v1: digest: sha256:"), "{out}");
+    let digest = out.lines().find_map(|l| l.strip_prefix("v1: digest: ")).unwrap().split_whitespace().next().unwrap().to_string();
+    let _ = Command::new("curl").args(["-s", "-o", "/dev/null", "-X", "DELETE", "-u", "fixture:fixture-pass"]).arg(format!("http://{auth}/v2/private/docker-cli-{}/manifests/{digest}", std::process::id())).status();
+    // (Not pushed again after logout: on a 401 the docker CLI asks for
+    // credentials and waits, even with stdin closed.)
+    docker.ok(&["logout", &auth]);
+    let cfg: serde_json::Value = serde_json::from_slice(&std::fs::read(docker.config.join("config.json")).unwrap()).unwrap();
+    assert!(cfg["auths"].get(&auth).is_none(), "{cfg}");
+
+    // Pushed: the repo digest shows; loaded: none (as after docker load).
+    let table = docker.ok(&["images", "--digests", "--filter", "dangling=false", "--filter", &format!("reference={auth}/private/*")]);
+    assert!(table.lines().nth(1).is_some_and(|l| l.starts_with(&format!("{auth}/private/docker-cli-")) && l.contains(&digest)), "{table}");
+    let table = docker.ok(&["images", "--digests", "--filter", &format!("reference={reg}/*")]);
+    assert!(table.lines().nth(1).is_some_and(|l| l.starts_with(&format!("{reg}/busybox")) && l.contains("<none>")), "{table}");
+    docker.ok(&["rmi", &target]);
+    let out = docker.ok(&["image", "prune", "-a", "-f"]);
+    assert!(out.contains(&format!("deleted: {id}")), "{out}");
+    assert!(docker.ok(&["images", "-q"]).trim().is_empty());
+}
