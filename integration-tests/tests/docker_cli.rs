@@ -1,5 +1,6 @@
-//! The docker CLI itself against berthd, when it is installed: save, load,
-//! login, push, logout, the image filters and prune behave as the docker
+//! The docker CLI itself against berthd: containers (run --rm, run -i,
+//! run -d, ps, logs, exec -it, stop, rm, volumes) and images (save, load,
+//! login, push, logout, the image filters and prune) behave as the docker
 //! CLI expects of dockerd (request shapes, streamed answers, status codes).
 
 use std::process::{Command, Output, Stdio};
@@ -50,10 +51,7 @@ impl Docker<'_> {
 
 #[test]
 fn docker_cli_save_load_push_login_prune() {
-    let Some(bin) = docker_bin() else {
-        eprintln!("no docker CLI on PATH: skipped");
-        return;
-    };
+    let bin = docker_bin().expect("the docker CLI (make setup installs docker.io when no docker is on PATH)");
     let (reg, auth) = (registry(), auth_registry());
     let d = Daemon::start("dockercli");
     let docker = Docker { bin, d: &d, config: d.dir.join("docker-config") };
@@ -94,4 +92,37 @@ fn docker_cli_save_load_push_login_prune() {
     let out = docker.ok(&["image", "prune", "-a", "-f"]);
     assert!(out.contains(&format!("deleted: {id}")), "{out}");
     assert!(docker.ok(&["images", "-q"]).trim().is_empty());
+}
+
+#[test]
+fn docker_cli_runs_containers() {
+    let bin = docker_bin().expect("the docker CLI (make setup installs docker.io when no docker is on PATH)");
+    let reg = registry();
+    let d = Daemon::start("dockercli-ctr");
+    let docker = Docker { bin, d: &d, config: d.dir.join("docker-config") };
+    let bb = format!("{reg}/busybox:latest");
+    // run pulls a missing image, attaches, waits (condition=removed with --rm) and passes the exit code on.
+    let o = docker.run(&["run", "--rm", "--network", "none", &bb, "sh", "-c", "echo hi; echo err >&2; exit 3"], None);
+    assert_eq!((String::from_utf8_lossy(&o.stdout).as_ref(), o.status.code()), ("hi\n", Some(3)), "{}", String::from_utf8_lossy(&o.stderr));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("err"));
+    assert_eq!(docker.run(&["run", "-i", "--rm", "--network", "none", &bb, "cat"], Some("piped\n")).stdout, b"piped\n");
+    // Bridged by default, a volume, -d, ps, logs, exec, stop, rm.
+    let id = docker.ok(&["run", "-d", "--name", "web", "-v", "dkvol:/data", &bb, "sh", "-c", "echo logged; echo kept > /data/f; sleep 100"]).trim().to_string();
+    assert_eq!(id.len(), 64);
+    let ps = docker.ok(&["ps", "--format", "{{.Names}} {{.Status}}"]);
+    assert!(ps.starts_with("web Up"), "{ps}");
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    assert_eq!(docker.ok(&["logs", "web"]), "logged\n");
+    assert_eq!(docker.ok(&["exec", "web", "cat", "/data/f"]), "kept\n");
+    // exec -it through a terminal (script(1) gives the CLI one).
+    let cmdline = format!("{} exec -it web sh -c 'tty; echo in-exec'", docker.bin.display());
+    let o = Command::new("timeout").args(["60", "script", "-qec", &cmdline, "/dev/null"]).env("DOCKER_HOST", format!("unix://{}", d.socket.display())).output().unwrap();
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert!(out.contains("/dev/pts/") && out.contains("in-exec"), "{out}");
+    assert!(docker.ok(&["volume", "ls", "-q"]).contains("dkvol"));
+    docker.ok(&["stop", "-t", "1", "web"]);
+    assert_eq!(docker.ok(&["inspect", "-f", "{{.State.Status}} {{.State.ExitCode}}", "web"]).trim(), "exited 137");
+    docker.ok(&["rm", "web"]);
+    docker.ok(&["volume", "rm", "dkvol"]);
+    assert!(docker.ok(&["ps", "-aq"]).trim().is_empty());
 }

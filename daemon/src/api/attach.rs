@@ -59,12 +59,16 @@ pub async fn attach(s: Arc<State>, name: &str, q: &Query, mut req: Request<Incom
             Some(mut rx) => {
                 // Input typed before the start is kept for it; a client that
                 // goes away stops the wait.
+                // docker's CLI half-closes at once when it attaches no
+                // stdin: an EOF only ends the reading, not the wait.
                 let mut buf = vec![0u8; 4096];
+                let mut eof = false;
                 loop {
                     tokio::select! {
                         r = &mut rx => break r.ok().and_then(|s| s.set_nonblocking(true).ok().map(|_| s)).and_then(|s| tokio::net::UnixStream::from_std(s).ok()),
-                        n = client.read(&mut buf) => match n {
-                            Ok(0) | Err(_) => return,
+                        n = client.read(&mut buf), if !eof => match n {
+                            Ok(0) => eof = true,
+                            Err(_) => return,
                             Ok(n) => o.pending.extend_from_slice(&buf[..n]),
                         },
                     }

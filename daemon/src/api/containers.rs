@@ -27,14 +27,57 @@ fn is_unset(v: &Value) -> bool {
     }
 }
 
-const CONFIG_KEYS: &[&str] = &["Image", "Cmd", "Entrypoint", "Env", "WorkingDir", "User", "Tty", "OpenStdin", "Labels", "Hostname", "AttachStdin", "AttachStdout", "AttachStderr", "StdinOnce", "StopSignal", "StopTimeout", "Volumes"];
+const CONFIG_KEYS: &[&str] = &[
+    "Image",
+    "Cmd",
+    "Entrypoint",
+    "Env",
+    "WorkingDir",
+    "User",
+    "Tty",
+    "OpenStdin",
+    "Labels",
+    "Hostname",
+    "AttachStdin",
+    "AttachStdout",
+    "AttachStderr",
+    "StdinOnce",
+    "StopSignal",
+    "StopTimeout",
+    "Volumes",
+];
 const HOST_KEYS: &[&str] = &[
-    "PortBindings", "PublishAllPorts", "NetworkMode", "AutoRemove", "Memory", "MemorySwap", "PidsLimit",
+    "PortBindings",
+    "PublishAllPorts",
+    "NetworkMode",
+    "AutoRemove",
+    "Memory",
+    "MemorySwap",
+    "PidsLimit",
     // hostconfig::normalize's:
-    "Privileged", "ReadonlyRootfs", "CapAdd", "CapDrop", "SecurityOpt", "Devices", "Ulimits", "Sysctls", "Tmpfs", "ShmSize",
-    "CpuShares", "NanoCpus", "CpuPeriod", "CpuQuota", "CpusetCpus", "CpusetMems", "BlkioWeight", "MemoryReservation", "LogConfig",
+    "Privileged",
+    "ReadonlyRootfs",
+    "CapAdd",
+    "CapDrop",
+    "SecurityOpt",
+    "Devices",
+    "Ulimits",
+    "Sysctls",
+    "Tmpfs",
+    "ShmSize",
+    "CpuShares",
+    "NanoCpus",
+    "CpuPeriod",
+    "CpuQuota",
+    "CpusetCpus",
+    "CpusetMems",
+    "BlkioWeight",
+    "MemoryReservation",
+    "LogConfig",
     // binds::resolve's:
-    "Binds", "Mounts", "VolumesFrom",
+    "Binds",
+    "Mounts",
+    "VolumesFrom",
     "RestartPolicy",
 ];
 
@@ -46,6 +89,7 @@ fn refuse_others(obj: &Map<String, Value>, allowed: &[&str], what: &str) -> Resu
         // What docker's own CLI sends when the option is at its default.
         let default = match k.as_str() {
             "CgroupnsMode" => v == "private",
+            "MemorySwappiness" => v == -1,
             "Isolation" => v == "default",
             "ConsoleSize" => true,
             _ => false,
@@ -84,14 +128,28 @@ pub async fn create(s: Arc<State>, q: &Query, body: Bytes) -> Result<hyper::Resp
     let mut cfg_obj = obj.clone();
     cfg_obj.remove("HostConfig");
     if let Some(n) = cfg_obj.remove("NetworkingConfig") {
-        if !is_unset(&n) {
-            return Err(Error::BadParameter("NetworkingConfig is not implemented yet".into()));
+        // docker's CLI sends `{"EndpointsConfig": {}}`, or the network mode's
+        // own entry with nothing in it: only real endpoint settings are refused.
+        let mode = host.get("NetworkMode").and_then(Value::as_str).unwrap_or("");
+        let trivial = n["EndpointsConfig"].as_object().is_none_or(|eps| {
+            eps.iter()
+                .all(|(k, v)| (k == mode || mode == "default" || mode.is_empty()) && v.as_object().is_none_or(|o| o.values().all(is_unset)))
+        });
+        if !is_unset(&n) && !trivial {
+            return Err(Error::BadParameter(
+                "NetworkingConfig (endpoint settings such as --ip or --network-alias) is not implemented yet".into(),
+            ));
         }
     }
     refuse_others(&cfg_obj, CONFIG_KEYS, "Config")?;
     refuse_others(&host, HOST_KEYS, "HostConfig")?;
 
-    let image = cfg_obj.get("Image").and_then(Value::as_str).filter(|i| !i.is_empty()).ok_or_else(|| Error::BadParameter("Config.Image is required".into()))?.to_string();
+    let image = cfg_obj
+        .get("Image")
+        .and_then(Value::as_str)
+        .filter(|i| !i.is_empty())
+        .ok_or_else(|| Error::BadParameter("Config.Image is required".into()))?
+        .to_string();
     let net = host.get("NetworkMode").and_then(Value::as_str).unwrap_or("");
     let host_network = match net {
         "none" => false,
@@ -102,7 +160,11 @@ pub async fn create(s: Arc<State>, q: &Query, body: Bytes) -> Result<hyper::Resp
             s.containers.resolve(&other["container:".len()..])?;
             false
         }
-        other => return Err(Error::BadParameter(format!("network {other} not found: only the default bridge and the none and host network modes are implemented yet"))),
+        other => {
+            return Err(Error::BadParameter(format!(
+                "network {other} not found: only the default bridge and the none and host network modes are implemented yet"
+            )))
+        }
     };
     let ports = crate::network::ports::parse_bindings(host.get("PortBindings").unwrap_or(&Value::Null))?;
     let publish_all = host.get("PublishAllPorts").and_then(Value::as_bool).unwrap_or(false);
@@ -160,7 +222,11 @@ pub async fn create(s: Arc<State>, q: &Query, body: Bytes) -> Result<hyper::Resp
     let img_cfg = oci_image::ImageConfig::parse(&s.store.read_blob(&img.id)?)?.config.unwrap_or(Value::Null);
     let p = crate::containers::spec::merge(&img_cfg, &config)?;
     if config["Hostname"] == "" {
-        let h = if host_network { std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap_or_default().trim().to_string() } else { id[..12].to_string() };
+        let h = if host_network {
+            std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap_or_default().trim().to_string()
+        } else {
+            id[..12].to_string()
+        };
         config["Hostname"] = json!(h);
     }
     let hostname = config["Hostname"].as_str().unwrap_or_default().to_string();
@@ -174,7 +240,11 @@ pub async fn create(s: Arc<State>, q: &Query, body: Bytes) -> Result<hyper::Resp
         }
     }
     // The create's StopSignal, else the image's.
-    let stop_signal = cfg_obj.get("StopSignal").and_then(Value::as_str).filter(|v| !v.is_empty()).or_else(|| img_cfg.get("StopSignal").and_then(Value::as_str).filter(|v| !v.is_empty()));
+    let stop_signal = cfg_obj
+        .get("StopSignal")
+        .and_then(Value::as_str)
+        .filter(|v| !v.is_empty())
+        .or_else(|| img_cfg.get("StopSignal").and_then(Value::as_str).filter(|v| !v.is_empty()));
     if let Some(sig) = stop_signal {
         containers::parse_signal(sig)?;
         config["StopSignal"] = json!(sig);
@@ -182,7 +252,10 @@ pub async fn create(s: Arc<State>, q: &Query, body: Bytes) -> Result<hyper::Resp
     match cfg_obj.get("StopTimeout") {
         None | Some(Value::Null) => {}
         Some(t) => {
-            let t = t.as_i64().filter(|t| *t >= -1).ok_or_else(|| Error::BadParameter("Config.StopTimeout must be an integer of seconds (-1: wait forever)".into()))?;
+            let t = t
+                .as_i64()
+                .filter(|t| *t >= -1)
+                .ok_or_else(|| Error::BadParameter("Config.StopTimeout must be an integer of seconds (-1: wait forever)".into()))?;
             config["StopTimeout"] = json!(t);
         }
     }
@@ -235,7 +308,18 @@ pub async fn create(s: Arc<State>, q: &Query, body: Bytes) -> Result<hyper::Resp
         Ok(())
     })();
     let files = containers::etc_files(&hostname, host_network);
-    let created = made.and_then(|_| s.containers.create(&id, name.as_deref(), config["Image"].as_str().unwrap_or_default(), &img.id.to_string(), &config, &host_config, &files, &mounts));
+    let created = made.and_then(|_| {
+        s.containers.create(
+            &id,
+            name.as_deref(),
+            config["Image"].as_str().unwrap_or_default(),
+            &img.id.to_string(),
+            &config,
+            &host_config,
+            &files,
+            &mounts,
+        )
+    });
     let c = match created {
         Ok(c) => c,
         Err(e) => {
@@ -277,7 +361,12 @@ pub async fn stop(s: Arc<State>, name: &str, q: &Query) -> Result<hyper::Respons
         Some(v) => v.parse::<i64>().map_err(|_| Error::BadParameter(format!("invalid value for t: {v:?}")))?,
     };
     // The image's StopSignal unless the request names one, as docker.
-    let sig = containers::parse_signal(q.get("signal").filter(|v| !v.is_empty()).or(c.config["StopSignal"].as_str().filter(|v| !v.is_empty())).unwrap_or("TERM"))?;
+    let sig = containers::parse_signal(
+        q.get("signal")
+            .filter(|v| !v.is_empty())
+            .or(c.config["StopSignal"].as_str().filter(|v| !v.is_empty()))
+            .unwrap_or("TERM"),
+    )?;
     // A stop wins over a pending restart, as docker's.
     s.containers.mark_stopped_by_user(&c.id)?;
     if c.status == "restarting" {
@@ -310,42 +399,56 @@ pub async fn kill(s: Arc<State>, name: &str, q: &Query) -> Result<hyper::Respons
 
 pub async fn wait(s: Arc<State>, name: &str, q: &Query) -> Result<hyper::Response<Body>> {
     q.only(&["condition"])?;
-    let condition = q.get("condition").unwrap_or("");
-    if !matches!(condition, "" | "not-running" | "next-exit" | "removed") {
+    let condition = q.get("condition").unwrap_or("").to_string();
+    if !matches!(condition.as_str(), "" | "not-running" | "next-exit" | "removed") {
         return Err(Error::BadParameter(format!("invalid condition: {condition:?}")));
     }
     let c = s.containers.resolve(name)?;
     let id = c.id.clone();
-    // next-exit: a container not running yet is waited for to start first
-    // (docker run waits before it starts the container).
-    let mut c = c;
-    if condition == "next-exit" && !c.running() {
-        let started = c.started_at.clone();
-        loop {
-            match s.containers.refresh(c.clone()).await? {
-                None => break,
-                Some(n) if n.running() || n.started_at != started => {
-                    c = n;
-                    break;
+    // The headers go out now and the status when the wait ends, as
+    // dockerd does: docker's CLI sends `wait` and only then `start`.
+    let (tx, rx) = tokio::sync::mpsc::unbounded_channel::<Bytes>();
+    tokio::spawn(async move {
+        let r: Result<i64> = async {
+            // next-exit: a container not running yet is waited for to start first
+            // (docker run waits before it starts the container).
+            let mut c = c;
+            if condition == "next-exit" && !c.running() {
+                let started = c.started_at.clone();
+                loop {
+                    match s.containers.refresh(c.clone()).await? {
+                        None => break,
+                        Some(n) if n.running() || n.started_at != started => {
+                            c = n;
+                            break;
+                        }
+                        Some(n) => c = n,
+                    }
+                    tokio::time::sleep(Duration::from_millis(20)).await;
                 }
-                Some(n) => c = n,
             }
-            tokio::time::sleep(Duration::from_millis(20)).await;
+            let mut code = match s.containers.wait_exit(&c, None).await? {
+                Some(c) => c.exit_code,
+                None => s.containers.removed_exit_code(&id).unwrap_or(0),
+            };
+            if condition == "removed" {
+                while let Some(n) = s.containers.get(&id)? {
+                    code = n.exit_code;
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    let _ = s.containers.refresh(n).await?;
+                }
+                code = s.containers.removed_exit_code(&id).unwrap_or(code);
+            }
+            Ok(code)
         }
-    }
-    let mut code = match s.containers.wait_exit(&c, None).await? {
-        Some(c) => c.exit_code,
-        None => s.containers.removed_exit_code(&id).unwrap_or(0),
-    };
-    if condition == "removed" {
-        while let Some(n) = s.containers.get(&id)? {
-            code = n.exit_code;
-            tokio::time::sleep(Duration::from_millis(50)).await;
-            let _ = s.containers.refresh(n).await?;
-        }
-        code = s.containers.removed_exit_code(&id).unwrap_or(code);
-    }
-    Ok(json(StatusCode::OK, &json!({"StatusCode": code, "Error": null})))
+        .await;
+        let v = match r {
+            Ok(code) => json!({"StatusCode": code, "Error": null}),
+            Err(e) => json!({"StatusCode": -1, "Error": {"Message": e.to_string()}}),
+        };
+        let _ = tx.send(Bytes::from(format!("{v}\n")));
+    });
+    Ok(super::stream_as(rx, "application/json"))
 }
 
 pub async fn remove(s: Arc<State>, name: &str, q: &Query) -> Result<hyper::Response<Body>> {
@@ -358,13 +461,19 @@ pub async fn remove(s: Arc<State>, name: &str, q: &Query) -> Result<hyper::Respo
     let c = current(&s, name).await?;
     if c.status == "restarting" {
         if !force {
-            return Err(Error::Conflict(format!("cannot remove container \"/{}\": container is restarting: stop the container before removing or force remove", c.name)));
+            return Err(Error::Conflict(format!(
+                "cannot remove container \"/{}\": container is restarting: stop the container before removing or force remove",
+                c.name
+            )));
         }
         s.containers.mark_stopped_by_user(&c.id)?;
     }
     if c.running() {
         if !force {
-            return Err(Error::Conflict(format!("cannot remove container \"/{}\": container is running: stop the container before removing or force remove", c.name)));
+            return Err(Error::Conflict(format!(
+                "cannot remove container \"/{}\": container is running: stop the container before removing or force remove",
+                c.name
+            )));
         }
         s.containers.signal(&c, libc::SIGKILL)?;
         if let Some(n) = s.containers.wait_exit(&c, Some(Duration::from_secs(30))).await? {
@@ -508,7 +617,12 @@ fn container_matches(s: &State, c: &Container, f: &[(String, String)]) -> Result
                 },
                 "status" => (if c.paused { "paused" } else { c.status.as_str() }) == v,
                 "exited" => c.status == "exited" && v.parse::<i64>().ok() == Some(c.exit_code),
-                "ancestor" => c.image == *v || c.image_id == *v || c.image_id.trim_start_matches("sha256:").starts_with(v.trim_start_matches("sha256:")) || s.store.lookup(v).is_ok_and(|(i, _)| i.id.to_string() == c.image_id),
+                "ancestor" => {
+                    c.image == *v
+                        || c.image_id == *v
+                        || c.image_id.trim_start_matches("sha256:").starts_with(v.trim_start_matches("sha256:"))
+                        || s.store.lookup(v).is_ok_and(|(i, _)| i.id.to_string() == c.image_id)
+                }
                 "volume" => s.containers.mounts(&c.id)?.iter().any(|m| m.name == *v || m.destination == *v),
                 "network" => c.host_config["NetworkMode"] == v.as_str(),
                 _ => false,
@@ -579,7 +693,10 @@ pub async fn inspect(s: Arc<State>, name: &str, q: &Query) -> Result<hyper::Resp
 /// A log entry's RFC 3339 time with its fraction, in nanoseconds since the epoch.
 fn entry_nanos(t: &str) -> u128 {
     let secs = crate::time::parse_rfc3339(t).unwrap_or(0).max(0) as u128;
-    let frac = t.split_once('.').map(|(_, f)| f.trim_end_matches('Z').chars().take_while(char::is_ascii_digit).collect::<String>()).unwrap_or_default();
+    let frac = t
+        .split_once('.')
+        .map(|(_, f)| f.trim_end_matches('Z').chars().take_while(char::is_ascii_digit).collect::<String>())
+        .unwrap_or_default();
     let ns: u128 = format!("{frac:0<9}").get(..9).and_then(|d| d.parse().ok()).unwrap_or(0);
     secs * 1_000_000_000 + ns
 }
@@ -734,7 +851,10 @@ mod tests {
         assert!(refuse_others(&m, CONFIG_KEYS, "Config").is_ok());
         let m = json!({"ExposedPorts": {"80/tcp": {}}}).as_object().cloned().unwrap();
         assert!(refuse_others(&m, CONFIG_KEYS, "Config").unwrap_err().to_string().contains("Config.ExposedPorts"));
-        let m = json!({"RestartPolicy": {"Name": "no"}, "LogConfig": {"Type": "json-file", "Config": {}}, "Links": ["a:b"]}).as_object().cloned().unwrap();
+        let m = json!({"RestartPolicy": {"Name": "no"}, "LogConfig": {"Type": "json-file", "Config": {}}, "Links": ["a:b"]})
+            .as_object()
+            .cloned()
+            .unwrap();
         assert!(refuse_others(&m, HOST_KEYS, "HostConfig").unwrap_err().to_string().contains("HostConfig.Links"));
     }
 
