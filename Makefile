@@ -30,8 +30,12 @@ VM ?= $(firstword $(wildcard $(abspath $(CURDIR)/../shared/vm/run-in-vm.sh) /wor
 
 all: build
 
+# berth-init (run --init) is bind-mounted into containers of any image, so
+# it is built static (musl) and put next to berthd, where berthd looks for it.
 build:
 	$(CARGO) build --release -p berth-runtime -p berth-shim -p berthd -p berth
+	$(CARGO) build --release -p berth-init --target $(PROBE_TARGET)
+	cp $(TARGET_DIR)/$(PROBE_TARGET)/release/berth-init $(TARGET_DIR)/release/berth-init
 
 probe:
 	$(CARGO) build --release -p berth-probe --target $(PROBE_TARGET)

@@ -581,3 +581,32 @@ pub fn history(c: &Client, mut p: lexopt::Parser) -> R {
     };
     print_rows(&mut out, fmt.as_deref(), "table {{.ID}}\t{{.CreatedSince}}\t{{.CreatedBy}}\t{{.Size}}\t{{.Comment}}", &header, &rows)
 }
+
+/// docker's prune prompt; true when the answer is yes.
+pub fn confirm(warning: &str) -> anyhow::Result<bool> {
+    eprint!("WARNING! This will remove {warning}.\nAre you sure you want to continue? [y/N] ");
+    let mut line = String::new();
+    std::io::stdin().read_line(&mut line)?;
+    Ok(matches!(line.trim(), "y" | "Y" | "yes"))
+}
+
+/// docker's prune report: the removed ids under a title, then the space.
+pub fn print_pruned(title: &str, deleted: &[Value], reclaimed: u64) {
+    if !deleted.is_empty() {
+        println!("{title}:");
+        for d in deleted {
+            println!("{}", d.as_str().unwrap_or_default());
+        }
+        println!();
+    }
+    println!("Total reclaimed space: {}", human_size(reclaimed));
+}
+
+/// One `--filter k=v`, gathered into the API's filters JSON.
+pub fn add_filter(filters: &mut serde_json::Map<String, Value>, cmd: &str, f: &str) -> anyhow::Result<()> {
+    let (k, v) = f.split_once('=').ok_or_else(|| usage(cmd, format!("bad format of filter (expected name=value): {f}")))?;
+    if let Some(a) = filters.entry(k.to_string()).or_insert_with(|| json!([])).as_array_mut() {
+        a.push(json!(v));
+    }
+    Ok(())
+}

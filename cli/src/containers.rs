@@ -452,13 +452,7 @@ pub fn ps(c: &Client, mut p: lexopt::Parser) -> R {
                 let v = p.value()?.string()?;
                 last = Some(v.parse().map_err(|_| usage("ps", format!("invalid argument {v:?} for \"-n, --last\" flag")))?);
             }
-            Short('f') | Long("filter") => {
-                let f = p.value()?.string()?;
-                let (k, v) = f.split_once('=').ok_or_else(|| usage("ps", format!("bad format of filter (expected name=value): {f}")))?;
-                if let Some(a) = filters.entry(k.to_string()).or_insert_with(|| serde_json::json!([])).as_array_mut() {
-                    a.push(serde_json::json!(v));
-                }
-            }
+            Short('f') | Long("filter") => crate::commands::add_filter(&mut filters, "ps", &p.value()?.string()?)?,
             Short('s') | Long("size") => return Err(usage("ps", "--size is not implemented")),
             Value(v) => return Err(usage("ps", format!("\"berth ps\" accepts no arguments, got {:?}", v))),
             o => return Err(usage("ps", o.unexpected().to_string())),

@@ -246,6 +246,9 @@ pub fn parse_create(cmd: &str, mut p: lexopt::Parser) -> anyhow::Result<CreateOp
             Long("privileged") => {
                 o.host.insert("Privileged".into(), json!(true));
             }
+            Long("init") => {
+                o.host.insert("Init".into(), json!(true));
+            }
             Long("read-only") => {
                 o.host.insert("ReadonlyRootfs".into(), json!(true));
             }

@@ -3,10 +3,11 @@
 use std::io::{BufRead, BufReader, Write};
 
 use lexopt::prelude::*;
-use serde_json::{json, Map, Value};
+use serde_json::{Map, Value};
 
 use crate::containers::{each, names};
-use crate::format::{human_size, Template};
+use crate::commands::{add_filter, confirm, print_pruned};
+use crate::format::Template;
 use crate::http::{encode_path, encode_query, Client};
 use crate::usage;
 
@@ -37,15 +38,6 @@ pub fn rename(c: &Client, mut p: lexopt::Parser) -> R {
     Ok(0)
 }
 
-/// `--filter k=v` values gathered as the API's filters JSON.
-fn add_filter(filters: &mut Map<String, Value>, cmd: &str, f: &str) -> anyhow::Result<()> {
-    let (k, v) = f.split_once('=').ok_or_else(|| usage(cmd, format!("bad format of filter (expected name=value): {f}")))?;
-    if let Some(a) = filters.entry(k.to_string()).or_insert_with(|| json!([])).as_array_mut() {
-        a.push(json!(v));
-    }
-    Ok(())
-}
-
 fn filter_query(filters: &Map<String, Value>) -> String {
     format!("filters={}", encode_query(&Value::Object(filters.clone()).to_string()))
 }
@@ -59,25 +51,12 @@ pub fn container_prune(c: &Client, mut p: lexopt::Parser) -> R {
             o => return Err(usage("container prune", o.unexpected().to_string())),
         }
     }
-    if !force {
-        eprint!("WARNING! This will remove all stopped containers.\nAre you sure you want to continue? [y/N] ");
-        let mut line = String::new();
-        std::io::stdin().read_line(&mut line)?;
-        if !matches!(line.trim(), "y" | "Y" | "yes") {
-            return Ok(0);
-        }
+    if !force && !confirm("all stopped containers")? {
+        return Ok(0);
     }
     let path = if filters.is_empty() { "/containers/prune".to_string() } else { format!("/containers/prune?{}", filter_query(&filters)) };
     let v = c.request("POST", &path, &[])?.ok()?.json()?;
-    let deleted = v["ContainersDeleted"].as_array().cloned().unwrap_or_default();
-    if !deleted.is_empty() {
-        println!("Deleted Containers:");
-        for d in &deleted {
-            println!("{}", d.as_str().unwrap_or_default());
-        }
-        println!();
-    }
-    println!("Total reclaimed space: {}", human_size(v["SpaceReclaimed"].as_u64().unwrap_or(0)));
+    print_pruned("Deleted Containers", v["ContainersDeleted"].as_array().map(Vec::as_slice).unwrap_or_default(), v["SpaceReclaimed"].as_u64().unwrap_or(0));
     Ok(0)
 }
 

@@ -5,8 +5,8 @@ use std::io::Write;
 use lexopt::prelude::*;
 use serde_json::{json, Map, Value};
 
-use crate::commands::{print_inspected, print_rows};
-use crate::format::{human_size, Template};
+use crate::commands::{add_filter, confirm, print_inspected, print_pruned, print_rows};
+use crate::format::Template;
 use crate::http::{encode_path, encode_query, Client, Error as HttpError};
 use crate::usage;
 
@@ -61,11 +61,7 @@ fn ls(c: &Client, mut p: lexopt::Parser) -> R {
         match a {
             Short('q') | Long("quiet") => quiet = true,
             Long("format") => fmt = Some(p.value()?.string()?),
-            Short('f') | Long("filter") => {
-                let f = p.value()?.string()?;
-                let (k, v) = f.split_once('=').ok_or_else(|| usage("volume ls", format!("bad format of filter (expected name=value): {f}")))?;
-                filters.entry(k.to_string()).or_insert_with(|| json!([])).as_array_mut().map(|a| a.push(json!(v)));
-            }
+            Short('f') | Long("filter") => add_filter(&mut filters, "volume ls", &p.value()?.string()?)?,
             o => return Err(usage("volume ls", o.unexpected().to_string())),
         }
     }
@@ -147,36 +143,19 @@ fn prune(c: &Client, mut p: lexopt::Parser) -> R {
         match a {
             Short('f') | Long("force") => force = true,
             Short('a') | Long("all") => all = true,
-            Long("filter") => {
-                let f = p.value()?.string()?;
-                let (k, v) = f.split_once('=').ok_or_else(|| usage("volume prune", format!("bad format of filter (expected name=value): {f}")))?;
-                filters.entry(k.to_string()).or_insert_with(|| json!([])).as_array_mut().map(|a| a.push(json!(v)));
-            }
+            Long("filter") => add_filter(&mut filters, "volume prune", &p.value()?.string()?)?,
             o => return Err(usage("volume prune", o.unexpected().to_string())),
         }
     }
-    if !force {
-        let what = if all { "all local volumes not used by at least one container" } else { "all anonymous local volumes not used by at least one container" };
-        eprint!("WARNING! This will remove {what}.\nAre you sure you want to continue? [y/N] ");
-        let mut line = String::new();
-        std::io::stdin().read_line(&mut line)?;
-        if !matches!(line.trim(), "y" | "Y" | "yes") {
-            return Ok(0);
-        }
+    let what = if all { "all local volumes not used by at least one container" } else { "all anonymous local volumes not used by at least one container" };
+    if !force && !confirm(what)? {
+        return Ok(0);
     }
     if all {
         filters.insert("all".into(), json!(["true"]));
     }
     let path = if filters.is_empty() { "/volumes/prune".to_string() } else { format!("/volumes/prune?filters={}", encode_query(&Value::Object(filters).to_string())) };
     let v = c.request("POST", &path, &[])?.ok()?.json()?;
-    let deleted = v["VolumesDeleted"].as_array().cloned().unwrap_or_default();
-    if !deleted.is_empty() {
-        println!("Deleted Volumes:");
-        for d in &deleted {
-            println!("{}", d.as_str().unwrap_or_default());
-        }
-        println!();
-    }
-    println!("Total reclaimed space: {}", human_size(v["SpaceReclaimed"].as_u64().unwrap_or(0)));
+    print_pruned("Deleted Volumes", v["VolumesDeleted"].as_array().map(Vec::as_slice).unwrap_or_default(), v["SpaceReclaimed"].as_u64().unwrap_or(0));
     Ok(0)
 }

@@ -27,6 +27,7 @@ pub struct FileConfig {
     pub exec_root: Option<PathBuf>,
     pub runtime: Option<PathBuf>,
     pub shim: Option<PathBuf>,
+    pub init_path: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone)]
@@ -42,6 +43,8 @@ pub struct Config {
     pub exec_root: PathBuf,
     pub runtime: PathBuf,
     pub shim: PathBuf,
+    /// `run --init`'s init (a static binary, bind-mounted into containers).
+    pub init_path: PathBuf,
 }
 
 #[derive(Debug, Default)]
@@ -58,6 +61,7 @@ pub struct Flags {
     pub exec_root: Option<PathBuf>,
     pub runtime: Option<PathBuf>,
     pub shim: Option<PathBuf>,
+    pub init_path: Option<PathBuf>,
 }
 
 pub const USAGE: &str = "Usage: berthd [OPTIONS]
@@ -76,6 +80,7 @@ Options:
       --exec-root string             root of per-run state: shim state, runtime root (default /run/berth)
       --runtime PATH                 the OCI runtime (default berth-runtime next to berthd, else on PATH)
       --shim PATH                    the per-container shim (default berth-shim next to berthd, else on PATH)
+      --init-path PATH               the init of run --init, a static binary (default berth-init next to berthd, else on PATH)
   -l, --log-level string             debug, info, warn, error, fatal (default info)
   -h, --help                         this help
   -v, --version                      print the version
@@ -113,6 +118,7 @@ pub fn parse_flags(args: impl IntoIterator<Item = std::ffi::OsString>) -> Result
             Long("exec-root") => f.exec_root = Some(val(&mut p)?.into()),
             Long("runtime") => f.runtime = Some(val(&mut p)?.into()),
             Long("shim") => f.shim = Some(val(&mut p)?.into()),
+            Long("init-path") => f.init_path = Some(val(&mut p)?.into()),
             Short('D') | Long("debug") => f.log_level = Some("debug".into()),
             Short('h') | Long("help") => return Ok(Parsed::Help),
             Short('v') | Long("version") => return Ok(Parsed::Version),
@@ -182,10 +188,12 @@ pub fn load(flags: Flags) -> Result<Config> {
     }
     let runtime = find_binary("runtime", merge("runtime", flags.runtime, file.runtime)?, "berth-runtime")?;
     let shim = find_binary("shim", merge("shim", flags.shim, file.shim)?, "berth-shim")?;
+    let init_path = find_binary("init-path", merge("init-path", flags.init_path, file.init_path)?, "berth-init")?;
     Ok(Config {
         exec_root,
         runtime,
         shim,
+        init_path,
         data_root,
         socket,
         registry_mirrors: mirrors.into_iter().map(|m| m.trim_end_matches('/').to_string()).collect(),

@@ -196,15 +196,17 @@ impl Volumes {
 
     /// Bytes a volume's data takes (for prune's SpaceReclaimed and `system df`).
     pub fn size(&self, name: &str) -> u64 {
-        fn walk(p: &Path) -> u64 {
-            let Ok(m) = std::fs::symlink_metadata(p) else { return 0 };
-            if m.is_dir() {
-                std::fs::read_dir(p).map(|rd| rd.flatten().map(|e| walk(&e.path())).sum()).unwrap_or(0)
-            } else {
-                m.len()
-            }
-        }
-        walk(&self.data_dir(name))
+        dir_size(&self.data_dir(name))
+    }
+}
+
+/// Bytes of the files under `p` (symlinks not followed).
+pub fn dir_size(p: &Path) -> u64 {
+    let Ok(m) = std::fs::symlink_metadata(p) else { return 0 };
+    if m.is_dir() {
+        std::fs::read_dir(p).map(|rd| rd.flatten().map(|e| dir_size(&e.path())).sum()).unwrap_or(0)
+    } else {
+        m.len()
     }
 }
 

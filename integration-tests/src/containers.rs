@@ -64,6 +64,19 @@ impl Env {
         }
     }
 
+    /// `run --rm --network none FLAGS... busybox true` for each case is
+    /// refused with a message holding the case's text.
+    pub fn refuses(&self, cases: &[(Vec<&str>, &str)]) {
+        let bb = self.bb();
+        for (flags, want) in cases {
+            let mut a = vec!["run", "--rm", "--network", "none"];
+            a.extend_from_slice(flags);
+            a.extend_from_slice(&[&bb, "true"]);
+            let m = self.fails(&a);
+            assert!(m.contains(want), "{flags:?}: {m}");
+        }
+    }
+
     pub fn remember(&self, name: &str) {
         if let Ok(v) = serde_json::from_str::<Value>(&String::from_utf8_lossy(&self.berth(&["container", "inspect", name]).stdout)) {
             if let Some(id) = v[0]["Id"].as_str() {

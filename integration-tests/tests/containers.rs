@@ -156,7 +156,7 @@ fn refusals_are_clear() {
     let bb = e.bb();
     let m = e.fails(&["run", "--network", "mynet", &bb, "true"]);
     assert!(m.contains("network mynet not found"), "{m}");
-    assert!(e.fails(&["run", "--network", "none", "--init", &bb, "true"]).contains("--init"));
+    assert!(e.fails(&["run", "--network", "none", "--link", "a:b", &bb, "true"]).contains("--link"));
     assert!(e.fails(&["run", "--network", "none", "-p", "80:80", &bb, "true"]).contains("published ports need bridge networking"));
     assert!(e.fails(&["run", "--network", "none", "--bogus", &bb]).contains("--bogus"));
     assert_eq!(e.ok(&["ps", "-aq"]).trim(), "", "a refused create leaves no container");

@@ -78,7 +78,7 @@ const HOST_KEYS: &[&str] = &[
     "Binds",
     "Mounts",
     "VolumesFrom",
-    "RestartPolicy",
+    "RestartPolicy", "Init",
 ];
 
 fn refuse_others(obj: &Map<String, Value>, allowed: &[&str], what: &str) -> Result<()> {
@@ -277,6 +277,7 @@ pub async fn create(s: Arc<State>, q: &Query, body: Bytes) -> Result<hyper::Resp
     if let Some(h) = host_config.as_object_mut() {
         h.extend(checked);
         h.insert("RestartPolicy".into(), policy.to_json());
+        h.insert("Init".into(), json!(host.get("Init").and_then(Value::as_bool).unwrap_or(false)));
     }
     // Mounts: the create's, --volumes-from's, and anonymous volumes for the VOLUMEs.
     let config_volumes = cfg_obj.get("Volumes").cloned().unwrap_or(Value::Null);

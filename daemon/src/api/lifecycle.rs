@@ -102,18 +102,9 @@ pub async fn prune(s: Arc<State>, q: &Query) -> Result<Response> {
         if keep {
             continue;
         }
-        reclaimed += dir_size(&s.containers.dir(&c.id).join("upper"));
+        reclaimed += crate::volumes::dir_size(&s.containers.dir(&c.id).join("upper"));
         s.containers.remove(&c, false).await?;
         deleted.push(c.id.clone());
     }
     Ok(json(StatusCode::OK, &json!({"ContainersDeleted": deleted, "SpaceReclaimed": reclaimed})))
-}
-
-fn dir_size(p: &std::path::Path) -> u64 {
-    let Ok(m) = std::fs::symlink_metadata(p) else { return 0 };
-    if m.is_dir() {
-        std::fs::read_dir(p).map(|rd| rd.flatten().map(|e| dir_size(&e.path())).sum()).unwrap_or(0)
-    } else {
-        m.len()
-    }
 }

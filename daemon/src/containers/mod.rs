@@ -129,6 +129,8 @@ pub struct Paths {
     pub exec_root: PathBuf,
     pub runtime: PathBuf,
     pub shim: PathBuf,
+    /// `--init`'s init, bind-mounted at /dev/init.
+    pub init: PathBuf,
 }
 
 pub struct Containers {
@@ -624,6 +626,7 @@ impl Containers {
             host: h.clone(),
             mounts: vec![],
             volume_root: self.paths.data_root.join("volumes"),
+            init: None,
         };
         let dir = self.dir(&c.id);
         let mut o = o;
@@ -647,6 +650,12 @@ impl Containers {
             o.netns = Some(format!("/proc/{}/ns/net", t.pid));
         }
         o.mounts = self.mounts(&c.id)?;
+        if h["Init"] == true {
+            if !self.paths.init.is_file() {
+                return Err(Error::Config(format!("--init: berthd's init {} does not exist (set --init-path)", self.paths.init.display())));
+            }
+            o.init = Some(self.paths.init.clone());
+        }
         for m in &o.mounts {
             if m.typ == "volume" && !m.nocopy {
                 self.fill_volume(rootfs, m)?;

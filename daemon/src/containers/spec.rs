@@ -141,6 +141,8 @@ pub struct Options {
     pub mounts: Vec<super::binds::MountPoint>,
     /// `<data-root>/volumes`: a volume's data is `<name>/_data` beneath.
     pub volume_root: std::path::PathBuf,
+    /// `--init`: this init runs as pid 1, the command as its child.
+    pub init: Option<std::path::PathBuf>,
 }
 
 /// Docker's default device rules: deny all, then the usual character devices.
@@ -341,10 +343,18 @@ pub fn config(id: &str, dir: &Path, p: &Process, u: &User, o: &Options) -> Resul
         .iter()
         .map(|u| json!({"type": format!("RLIMIT_{}", u["Name"].as_str().unwrap_or_default().to_ascii_uppercase()), "soft": u["Soft"], "hard": u["Hard"]}))
         .collect();
+    // --init: on the /dev tmpfs, so neither the image nor a read-only rootfs changes.
+    let args: Vec<String> = match &o.init {
+        Some(init) => {
+            mounts.push(json!({"destination": "/dev/init", "type": "bind", "source": init, "options": ["bind", "ro", "nosuid", "nodev"]}));
+            ["/dev/init".to_string(), "--".to_string()].into_iter().chain(p.args.iter().cloned()).collect()
+        }
+        None => p.args.clone(),
+    };
     let mut process = json!({
         "terminal": o.tty,
         "user": {"uid": u.uid, "gid": u.gid, "additionalGids": u.additional_gids},
-        "args": p.args,
+        "args": args,
         "env": env,
         "cwd": p.cwd,
         "capabilities": {"bounding": caps, "effective": caps, "permitted": caps},
