@@ -184,11 +184,44 @@ impl Daemon {
     }
 }
 
+impl Daemon {
+    /// What a berthd that had to be SIGKILLed could not clean up itself:
+    /// its shims (found by its data root in their command line), the
+    /// runtime's records and cgroups of its containers, mounts under its
+    /// directory, and the `berth` parent cgroups once empty (EBUSY keeps
+    /// one another daemon still uses).
+    fn force_cleanup(&self) {
+        let root = self.data_root.display().to_string();
+        for e in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
+            let cmd = std::fs::read(e.path().join("cmdline")).unwrap_or_default();
+            let cmd = String::from_utf8_lossy(&cmd).replace('\0', " ");
+            if cmd.contains("berth-shim") && cmd.contains(&root) {
+                if let Ok(pid) = e.file_name().to_string_lossy().parse::<i32>() {
+                    let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), nix::sys::signal::Signal::SIGKILL);
+                }
+            }
+        }
+        for c in std::fs::read_dir(self.data_root.join("containers")).into_iter().flatten().flatten() {
+            let _ = Command::new(crate::runtime_bin()).args(["--root", "/run/berth/runtime", "delete", "--force"]).arg(c.file_name()).stdout(Stdio::null()).stderr(Stdio::null()).status();
+        }
+        let mut mounts: Vec<String> = std::fs::read_to_string("/proc/mounts").unwrap_or_default().lines().filter_map(|l| l.split_whitespace().nth(1)).filter(|m| m.starts_with(&self.dir.display().to_string())).map(str::to_string).collect();
+        mounts.sort_by_key(|m| std::cmp::Reverse(m.len()));
+        for m in mounts {
+            let _ = nix::mount::umount2(m.as_str(), nix::mount::MntFlags::MNT_DETACH);
+        }
+        for h in std::fs::read_dir("/sys/fs/cgroup").into_iter().flatten().flatten() {
+            let _ = std::fs::remove_dir(h.path().join("berth"));
+        }
+        let _ = std::fs::remove_dir("/sys/fs/cgroup/berth");
+    }
+}
+
 impl Drop for Daemon {
     fn drop(&mut self) {
         let clean = self.stop();
         if !clean {
             eprintln!("berthd did not stop on SIGTERM: {}", self.log());
+            self.force_cleanup();
         }
         let _ = std::fs::remove_dir_all(&self.dir);
     }
