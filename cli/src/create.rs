@@ -151,6 +151,8 @@ pub struct CreateOpts {
     pub detach_keys: Option<String>,
     entrypoint: Option<String>,
     network: Option<String>,
+    aliases: Vec<String>,
+    ip: Option<String>,
     labels: Vec<String>,
     pub cidfile: Option<String>,
     /// HostConfig and Config members set by flags, in the API's names.
@@ -193,6 +195,31 @@ pub fn parse_create(cmd: &str, mut p: lexopt::Parser) -> anyhow::Result<CreateOp
             Short('t') | Long("tty") => o.tty = true,
             Long("entrypoint") => o.entrypoint = Some(val(&mut p)?),
             Long("network") | Long("net") => o.network = Some(val(&mut p)?),
+            Long("network-alias") | Long("net-alias") => o.aliases.push(val(&mut p)?),
+            Long("ip") => {
+                let v = val(&mut p)?;
+                v.parse::<std::net::Ipv4Addr>().map_err(|_| invalid(&v, "--ip"))?;
+                o.ip = Some(v);
+            }
+            Long("dns") => {
+                let v = val(&mut p)?;
+                v.parse::<std::net::IpAddr>().map_err(|_| u(format!("invalid argument {v:?} for \"--dns\" flag: {v} is not an ip address")))?;
+                o.push("Dns", json!(v));
+            }
+            Long("dns-search") => {
+                let v = val(&mut p)?;
+                o.push("DnsSearch", json!(v));
+            }
+            Long("dns-option") | Long("dns-opt") => {
+                let v = val(&mut p)?;
+                o.push("DnsOptions", json!(v));
+            }
+            Long("add-host") => {
+                let v = val(&mut p)?;
+                // docker's CLI takes name:ip and name=ip; the API wants name:ip.
+                let (n, a) = v.split_once('=').or_else(|| v.split_once(':')).ok_or_else(|| invalid(&v, "--add-host"))?;
+                o.push("ExtraHosts", json!(format!("{n}:{a}")));
+            }
             Long("cidfile") => o.cidfile = Some(val(&mut p)?),
             Long("restart") => {
                 let v = val(&mut p)?;
@@ -307,7 +334,11 @@ pub fn parse_create(cmd: &str, mut p: lexopt::Parser) -> anyhow::Result<CreateOp
             }
             Short('i') | Long("interactive") => o.interactive = true,
             Long("detach-keys") => o.detach_keys = Some(val(&mut p)?),
-            Short('p') | Long("publish") => o.publish.push(val(&mut p)?),
+            Short('p') | Long("publish") => {
+                let v = val(&mut p)?;
+                crate::network::port_bindings(std::slice::from_ref(&v)).map_err(|e| u(format!("invalid argument {v:?} for \"-p, --publish\" flag: {e}")))?;
+                o.publish.push(v);
+            }
             Short('P') | Long("publish-all") => o.publish_all = true,
             Short('v') | Long("volume") => {
                 let v = val(&mut p)?;
@@ -366,6 +397,17 @@ pub fn body(o: &CreateOpts, auto_remove: bool) -> Value {
             "AutoRemove": auto_remove,
         },
     });
+    if !o.aliases.is_empty() || o.ip.is_some() {
+        let net = o.network.clone().unwrap_or_else(|| "default".into());
+        let mut ep = json!({});
+        if !o.aliases.is_empty() {
+            ep["Aliases"] = json!(o.aliases);
+        }
+        if let Some(ip) = &o.ip {
+            ep["IPAMConfig"] = json!({"IPv4Address": ip});
+        }
+        b["NetworkingConfig"] = json!({"EndpointsConfig": {net: ep}});
+    }
     if let Some(h) = b["HostConfig"].as_object_mut() {
         h.extend(o.host.clone());
     }
@@ -379,7 +421,8 @@ pub fn body(o: &CreateOpts, auto_remove: bool) -> Value {
         b["HostConfig"]["PublishAllPorts"] = json!(true);
     }
     if !o.publish.is_empty() {
-        b["HostConfig"]["PortBindings"] = crate::network::port_bindings(&o.publish);
+        // Checked when parsed.
+        b["HostConfig"]["PortBindings"] = crate::network::port_bindings(&o.publish).unwrap_or_default();
     }
     if !o.cmd.is_empty() {
         b["Cmd"] = json!(o.cmd);

@@ -9,6 +9,7 @@ mod exec;
 mod format;
 mod hijack;
 mod network;
+mod networks;
 mod volume;
 mod http;
 mod import;
@@ -49,6 +50,7 @@ Commands:
   inspect     Return low-level information on containers or images
   container   Manage containers (run, create, start, stop, restart, kill, rm, ls, logs, wait, inspect, exec, attach, pause, unpause, rename, prune)
   volume      Manage volumes (create, ls, inspect, rm, prune)
+  network     Manage networks (create, ls, inspect, rm, prune, connect, disconnect)
   images      List images
   pull        Download an image from a registry
   push        Upload an image to a registry
@@ -182,6 +184,7 @@ fn run() -> anyhow::Result<i32> {
         "logs" => containers::logs(&c, p),
         "wait" => containers::wait(&c, p),
         "port" => network::port(&c, p),
+        "network" => networks::network(&c, p),
         "volume" => volume::volume(&c, p),
         "attach" => containers::attach(&c, p),
         "restart" => containers::restart(&c, p),

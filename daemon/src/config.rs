@@ -28,6 +28,8 @@ pub struct FileConfig {
     pub runtime: Option<PathBuf>,
     pub shim: Option<PathBuf>,
     pub init_path: Option<PathBuf>,
+    /// The default bridge's address and prefix (docker's `bip`).
+    pub bip: Option<String>,
 }
 
 #[derive(Debug, Clone)]
@@ -45,6 +47,7 @@ pub struct Config {
     pub shim: PathBuf,
     /// `run --init`'s init (a static binary, bind-mounted into containers).
     pub init_path: PathBuf,
+    pub bip: Option<String>,
 }
 
 #[derive(Debug, Default)]
@@ -62,6 +65,7 @@ pub struct Flags {
     pub runtime: Option<PathBuf>,
     pub shim: Option<PathBuf>,
     pub init_path: Option<PathBuf>,
+    pub bip: Option<String>,
 }
 
 pub const USAGE: &str = "Usage: berthd [OPTIONS]
@@ -81,6 +85,7 @@ Options:
       --runtime PATH                 the OCI runtime (default berth-runtime next to berthd, else on PATH)
       --shim PATH                    the per-container shim (default berth-shim next to berthd, else on PATH)
       --init-path PATH               the init of run --init, a static binary (default berth-init next to berthd, else on PATH)
+      --bip CIDR                     the default bridge berth0's address and prefix (default 10.89.0.1/24)
   -l, --log-level string             debug, info, warn, error, fatal (default info)
   -h, --help                         this help
   -v, --version                      print the version
@@ -119,6 +124,7 @@ pub fn parse_flags(args: impl IntoIterator<Item = std::ffi::OsString>) -> Result
             Long("runtime") => f.runtime = Some(val(&mut p)?.into()),
             Long("shim") => f.shim = Some(val(&mut p)?.into()),
             Long("init-path") => f.init_path = Some(val(&mut p)?.into()),
+            Long("bip") => f.bip = Some(val(&mut p)?),
             Short('D') | Long("debug") => f.log_level = Some("debug".into()),
             Short('h') | Long("help") => return Ok(Parsed::Help),
             Short('v') | Long("version") => return Ok(Parsed::Version),
@@ -189,7 +195,9 @@ pub fn load(flags: Flags) -> Result<Config> {
     let runtime = find_binary("runtime", merge("runtime", flags.runtime, file.runtime)?, "berth-runtime")?;
     let shim = find_binary("shim", merge("shim", flags.shim, file.shim)?, "berth-shim")?;
     let init_path = find_binary("init-path", merge("init-path", flags.init_path, file.init_path)?, "berth-init")?;
+    let bip = merge("bip", flags.bip, file.bip)?;
     Ok(Config {
+        bip,
         exec_root,
         runtime,
         shim,

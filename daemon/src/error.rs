@@ -15,6 +15,9 @@ pub enum Error {
     Conflict(String),
     #[error("{0}")]
     NotFound(String),
+    /// docker's 403: an operation on a network that is not allowed (removing a predefined one).
+    #[error("{0}")]
+    Forbidden(String),
     #[error("{0}")]
     Unauthorized(String),
     #[error("{0}")]
@@ -50,6 +53,7 @@ impl Error {
             Error::NoSuchImage(_) | Error::NotFound(_) => StatusCode::NOT_FOUND,
             Error::BadParameter(_) | Error::Config(_) => StatusCode::BAD_REQUEST,
             Error::Conflict(_) => StatusCode::CONFLICT,
+            Error::Forbidden(_) => StatusCode::FORBIDDEN,
             Error::Unauthorized(_) => StatusCode::UNAUTHORIZED,
             Error::Image(I::InvalidReference { .. } | I::InvalidPlatform { .. } | I::InvalidDigest { .. }) => StatusCode::BAD_REQUEST,
             Error::Image(I::NoMatchingPlatform { .. }) => StatusCode::NOT_FOUND,

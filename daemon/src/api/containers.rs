@@ -79,6 +79,11 @@ const HOST_KEYS: &[&str] = &[
     "Mounts",
     "VolumesFrom",
     "RestartPolicy", "Init",
+    // network::etc's:
+    "Dns",
+    "DnsSearch",
+    "DnsOptions",
+    "ExtraHosts",
 ];
 
 fn refuse_others(obj: &Map<String, Value>, allowed: &[&str], what: &str) -> Result<()> {
@@ -127,20 +132,7 @@ pub async fn create(s: Arc<State>, q: &Query, body: Bytes) -> Result<hyper::Resp
     let host = host.as_object().cloned().ok_or_else(|| Error::BadParameter("HostConfig must be an object".into()))?;
     let mut cfg_obj = obj.clone();
     cfg_obj.remove("HostConfig");
-    if let Some(n) = cfg_obj.remove("NetworkingConfig") {
-        // docker's CLI sends `{"EndpointsConfig": {}}`, or the network mode's
-        // own entry with nothing in it: only real endpoint settings are refused.
-        let mode = host.get("NetworkMode").and_then(Value::as_str).unwrap_or("");
-        let trivial = n["EndpointsConfig"].as_object().is_none_or(|eps| {
-            eps.iter()
-                .all(|(k, v)| (k == mode || mode == "default" || mode.is_empty()) && v.as_object().is_none_or(|o| o.values().all(is_unset)))
-        });
-        if !is_unset(&n) && !trivial {
-            return Err(Error::BadParameter(
-                "NetworkingConfig (endpoint settings such as --ip or --network-alias) is not implemented yet".into(),
-            ));
-        }
-    }
+    let networking = cfg_obj.remove("NetworkingConfig").unwrap_or(Value::Null);
     refuse_others(&cfg_obj, CONFIG_KEYS, "Config")?;
     refuse_others(&host, HOST_KEYS, "HostConfig")?;
 
@@ -151,24 +143,50 @@ pub async fn create(s: Arc<State>, q: &Query, body: Bytes) -> Result<hyper::Resp
         .ok_or_else(|| Error::BadParameter("Config.Image is required".into()))?
         .to_string();
     let net = host.get("NetworkMode").and_then(Value::as_str).unwrap_or("");
-    let host_network = match net {
-        "none" => false,
-        "host" => true,
-        "" | "default" | "bridge" => false,
+    let net = if matches!(net, "" | "default") { "bridge" } else { net };
+    let host_network = net == "host";
+    // The networks the container joins: its NetworkMode's first, then the
+    // other EndpointsConfig entries (API 1.44 takes several at create).
+    let mut eps = networking.get("EndpointsConfig").and_then(Value::as_object).cloned().unwrap_or_default();
+    // docker's CLI names the default network `default`, as in NetworkMode.
+    if let Some(v) = eps.remove("default") {
+        eps.insert("bridge".into(), v);
+    }
+    let mut joins: Vec<(crate::network::Net, crate::network::EndpointConfig)> = Vec::new();
+    if let Some(other) = net.strip_prefix("container:") {
         // Joins another container's network namespace at start; it must exist now.
-        other if other.starts_with("container:") => {
-            s.containers.resolve(&other["container:".len()..])?;
-            false
+        s.containers.resolve(other)?;
+    } else if crate::network::bridged(net) {
+        let n = s.containers.net.find(net)?;
+        let mine = eps.get(net).or_else(|| eps.get(&n.id)).or_else(|| eps.get(&n.name));
+        joins.push((n, crate::network::EndpointConfig::from_json(mine.unwrap_or(&Value::Null))?));
+    }
+    for (k, v) in &eps {
+        if k == net || joins.iter().any(|(n, _)| n.id == *k || n.name == *k) {
+            continue;
         }
-        other => {
-            return Err(Error::BadParameter(format!(
-                "network {other} not found: only the default bridge and the none and host network modes are implemented yet"
-            )))
+        let c = crate::network::EndpointConfig::from_json(v)?;
+        if !crate::network::bridged(net) {
+            if c == crate::network::EndpointConfig::default() && s.containers.net.find(k).is_ok_and(|n| n.name == net) {
+                continue;
+            }
+            return Err(Error::BadParameter(format!("container sharing a network namespace ({net}) cannot be connected to network {k}")));
         }
-    };
+        let n = s.containers.net.find(k)?;
+        if !n.is_bridge() {
+            return Err(Error::BadParameter(format!("container cannot be connected to both {net} and {} networks", n.name)));
+        }
+        joins.push((n, c));
+    }
+    let dns = crate::network::etc::DnsSettings::from_host_config(&Value::Object(host.clone()))?;
+    if (!dns.servers.is_empty() || !dns.search.is_empty() || !dns.options.is_empty()) && net.starts_with("container:") {
+        return Err(Error::Conflict("conflicting options: dns and the network mode container:".into()));
+    }
+    let host_gateway = s.containers.net.find("bridge").ok().and_then(|b| b.gateway);
+    let extra_hosts = crate::network::etc::extra_hosts(host.get("ExtraHosts").unwrap_or(&Value::Null), joins.first().and_then(|(n, _)| n.gateway).or(host_gateway))?;
     let ports = crate::network::ports::parse_bindings(host.get("PortBindings").unwrap_or(&Value::Null))?;
     let publish_all = host.get("PublishAllPorts").and_then(Value::as_bool).unwrap_or(false);
-    if (!ports.is_empty() || publish_all) && !matches!(net, "" | "default" | "bridge") {
+    if (!ports.is_empty() || publish_all) && !crate::network::bridged(net) {
         return Err(Error::BadParameter("published ports need bridge networking (not --network none, host or container:)".into()));
     }
     let checked = containers::hostconfig::normalize(&host, host_network)?;
@@ -265,7 +283,7 @@ pub async fn create(s: Arc<State>, q: &Query, body: Bytes) -> Result<hyper::Resp
     }
     config["Labels"] = labels;
     let host_config = json!({
-        "NetworkMode": if matches!(net, "" | "default") { "bridge" } else { net },
+        "NetworkMode": net,
         "PortBindings": host.get("PortBindings").filter(|v| !v.is_null()).cloned().unwrap_or_else(|| json!({})),
         "PublishAllPorts": publish_all,
         "AutoRemove": host.get("AutoRemove").and_then(Value::as_bool).unwrap_or(false),
@@ -278,6 +296,9 @@ pub async fn create(s: Arc<State>, q: &Query, body: Bytes) -> Result<hyper::Resp
         h.extend(checked);
         h.insert("RestartPolicy".into(), policy.to_json());
         h.insert("Init".into(), json!(host.get("Init").and_then(Value::as_bool).unwrap_or(false)));
+        for k in ["Dns", "DnsSearch", "DnsOptions", "ExtraHosts"] {
+            h.insert(k.into(), host.get(k).filter(|v| v.is_array()).cloned().unwrap_or(json!([])));
+        }
     }
     // Mounts: the create's, --volumes-from's, and anonymous volumes for the VOLUMEs.
     let config_volumes = cfg_obj.get("Volumes").cloned().unwrap_or(Value::Null);
@@ -308,8 +329,8 @@ pub async fn create(s: Arc<State>, q: &Query, body: Bytes) -> Result<hyper::Resp
         }
         Ok(())
     })();
-    let files = containers::etc_files(&hostname, host_network);
-    let created = made.and_then(|_| {
+    let files = containers::etc_files(&hostname, host_network, &extra_hosts, &dns);
+    let created = made.and_then(|_| s.containers.net.configure(&id, &joins)).and_then(|_| {
         s.containers.create(
             &id,
             name.as_deref(),
@@ -327,6 +348,7 @@ pub async fn create(s: Arc<State>, q: &Query, body: Bytes) -> Result<hyper::Resp
             for v in made_anonymous {
                 let _ = s.containers.volumes.remove(&v, true);
             }
+            let _ = s.containers.net.forget(&id);
             return Err(e);
         }
     };
@@ -588,12 +610,12 @@ pub async fn list(s: Arc<State>, q: &Query) -> Result<hyper::Response<Body>> {
             "ImageID": c.image_id,
             "Command": cmdline,
             "Created": secs(&c.created),
-            "Ports": s.containers.net.endpoint(&c.id).map(|ep| ep.ports.iter().map(|p| json!({"IP": "0.0.0.0", "PrivatePort": p.container_port, "PublicPort": p.host_port, "Type": p.proto})).collect::<Vec<_>>()).unwrap_or_default(),
+            "Ports": s.containers.net.published(&c.id).iter().map(|p| json!({"IP": p.host_ip_str(), "PrivatePort": p.container_port, "PublicPort": p.host_port, "Type": p.proto})).collect::<Vec<_>>(),
             "Labels": c.config["Labels"],
             "State": if c.paused { "paused" } else { c.status.as_str() },
             "Status": status_text(&c),
             "HostConfig": {"NetworkMode": c.host_config["NetworkMode"]},
-            "NetworkSettings": {"Networks": {}},
+            "NetworkSettings": {"Networks": network_settings(&s, &c)["Networks"]},
             "Mounts": [],
         }));
     }
@@ -625,7 +647,7 @@ fn container_matches(s: &State, c: &Container, f: &[(String, String)]) -> Result
                         || s.store.lookup(v).is_ok_and(|(i, _)| i.id.to_string() == c.image_id)
                 }
                 "volume" => s.containers.mounts(&c.id)?.iter().any(|m| m.name == *v || m.destination == *v),
-                "network" => c.host_config["NetworkMode"] == v.as_str(),
+                "network" => c.host_config["NetworkMode"] == v.as_str() || s.containers.net.configured(&c.id)?.iter().any(|(n, _)| n.name == *v || n.id.starts_with(v.as_str())),
                 _ => false,
             };
         }
@@ -682,13 +704,60 @@ pub async fn inspect(s: Arc<State>, name: &str, q: &Query) -> Result<hyper::Resp
         }},
         "Mounts": s.containers.mounts(&c.id)?.iter().map(|m| m.to_json(|n| s.containers.volumes.data_dir(n))).collect::<Vec<_>>(),
         "Config": c.config,
-        "NetworkSettings": match s.containers.net.endpoint(&c.id) {
-            Some(ep) => json!({"IPAddress": ep.ip.to_string(), "IPPrefixLen": ep.prefix, "Gateway": ep.gateway.to_string(), "MacAddress": ep.mac, "Ports": crate::network::ports::settings(&ep.ports),
-                "Networks": {"bridge": {"IPAddress": ep.ip.to_string(), "IPPrefixLen": ep.prefix, "Gateway": ep.gateway.to_string(), "MacAddress": ep.mac}}}),
-            None => json!({"Networks": {}}),
-        },
+        "NetworkSettings": network_settings(&s, &c),
     });
     Ok(json(StatusCode::OK, &v))
+}
+
+/// docker's NetworkSettings: per network, the configured endpoint with
+/// what it has while running; the top-level fields are the first one's.
+fn network_settings(s: &State, c: &Container) -> Value {
+    let live = if c.running() { s.containers.net.endpoints(&c.id) } else { Vec::new() };
+    let mut nets = Map::new();
+    for (n, conf) in s.containers.net.configured(&c.id).unwrap_or_default() {
+        let ep = live.iter().find(|e| e.network.id == n.id);
+        let mut dns_names: Vec<String> = Vec::new();
+        if !n.is_default() {
+            dns_names.push(c.name.clone());
+            dns_names.extend(conf.aliases.iter().cloned());
+            dns_names.push(c.id[..12].to_string());
+        }
+        nets.insert(
+            n.name.clone(),
+            json!({
+                "IPAMConfig": conf.ipv4.map(|a| json!({"IPv4Address": a.to_string()})),
+                "Links": null,
+                "Aliases": if conf.aliases.is_empty() { Value::Null } else { json!(conf.aliases) },
+                "NetworkID": n.id,
+                "EndpointID": ep.map(|_| format!("{}{}", &c.id[..32], &n.id[..32])).unwrap_or_default(),
+                "Gateway": ep.map(|e| e.gateway.to_string()).unwrap_or_default(),
+                "IPAddress": ep.map(|e| e.ip.to_string()).unwrap_or_default(),
+                "IPPrefixLen": ep.map(|e| e.prefix).unwrap_or(0),
+                "IPv6Gateway": "",
+                "GlobalIPv6Address": "",
+                "GlobalIPv6PrefixLen": 0,
+                "MacAddress": ep.map(|e| e.mac.clone()).unwrap_or_default(),
+                "DNSNames": if dns_names.is_empty() { Value::Null } else { json!(dns_names) },
+            }),
+        );
+    }
+    let mode = c.host_config["NetworkMode"].as_str().unwrap_or_default();
+    if nets.is_empty() && matches!(mode, "host" | "none") {
+        if let Ok(n) = s.containers.net.find(mode) {
+            nets.insert(n.name.clone(), json!({"NetworkID": n.id, "EndpointID": "", "Gateway": "", "IPAddress": "", "IPPrefixLen": 0, "MacAddress": ""}));
+        }
+    }
+    let first = live.first();
+    let ports = if c.running() { crate::network::ports::settings(&s.containers.net.published(&c.id)) } else { json!({}) };
+    json!({
+        "SandboxKey": first.map(|_| s.containers.net.netns_path(&c.id).to_string_lossy().into_owned()).unwrap_or_default(),
+        "IPAddress": first.map(|e| e.ip.to_string()).unwrap_or_default(),
+        "IPPrefixLen": first.map(|e| e.prefix).unwrap_or(0),
+        "Gateway": first.map(|e| e.gateway.to_string()).unwrap_or_default(),
+        "MacAddress": first.map(|e| e.mac.clone()).unwrap_or_default(),
+        "Ports": ports,
+        "Networks": nets,
+    })
 }
 
 /// A log entry's RFC 3339 time with its fraction, in nanoseconds since the epoch.

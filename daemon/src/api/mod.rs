@@ -8,6 +8,7 @@ mod exec;
 mod hijack;
 mod images;
 mod lifecycle;
+mod networks;
 mod system;
 mod volumes;
 
@@ -254,6 +255,31 @@ async fn route(state: Arc<State>, req: Request<Incoming>) -> Result<Response<Bod
         (&Method::POST, "/volumes/prune") => volumes::prune(&state, &q),
         (&Method::GET, p) if p.starts_with("/volumes/") => volumes::inspect(&state, &decode(&p["/volumes/".len()..])),
         (&Method::DELETE, p) if p.starts_with("/volumes/") => volumes::remove(&state, &decode(&p["/volumes/".len()..]), &q),
+        (&Method::GET, "/networks") => networks::list(&state, &q),
+        (&Method::POST, "/networks/create") => {
+            let body = req.into_body().collect().await.map_err(|e| Error::BadParameter(format!("reading the body: {e}")))?.to_bytes();
+            networks::create(&state, &body)
+        }
+        (&Method::POST, "/networks/prune") => networks::prune(&state, &q),
+        (m, p) if p.starts_with("/networks/") => {
+            let rest = &p["/networks/".len()..];
+            let (id, action) = rest.split_once('/').unwrap_or((rest, ""));
+            let id = decode(id);
+            match (m, action) {
+                (&Method::GET, "") => networks::inspect(&state, &id, &q),
+                (&Method::DELETE, "") => networks::remove(&state, &id),
+                (&Method::POST, "connect" | "disconnect") => {
+                    let action = action.to_string();
+                    let body = req.into_body().collect().await.map_err(|e| Error::BadParameter(format!("reading the body: {e}")))?.to_bytes();
+                    if action == "connect" {
+                        networks::connect(state, &id, &body).await
+                    } else {
+                        networks::disconnect(state, &id, &body).await
+                    }
+                }
+                _ => Ok(json(StatusCode::NOT_FOUND, &serde_json::json!({"message": format!("{m} {p} is not implemented")}))),
+            }
+        }
         (&Method::POST, "/containers/create") => {
             let body = req.into_body().collect().await.map_err(|e| Error::BadParameter(format!("reading the body: {e}")))?.to_bytes();
             containers::create(state, &q, body).await

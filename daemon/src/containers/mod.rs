@@ -131,6 +131,8 @@ pub struct Paths {
     pub shim: PathBuf,
     /// `--init`'s init, bind-mounted at /dev/init.
     pub init: PathBuf,
+    /// daemon.json's `bip`: the default bridge's address and prefix.
+    pub bip: Option<String>,
 }
 
 pub struct Containers {
@@ -257,7 +259,7 @@ impl Containers {
                 db.execute_batch(&format!("ALTER TABLE containers ADD COLUMN {col} {def}"))?;
             }
         }
-        let net = crate::network::Network::open(&paths.data_root, &paths.exec_root)?;
+        let net = crate::network::Network::open(&paths.data_root, &paths.exec_root, paths.bip.as_deref())?;
         let volumes = crate::volumes::Volumes::open(&paths.data_root)?;
         Ok(Containers { db: Mutex::new(db), paths, transitions: tokio::sync::Mutex::new(()), removed: Mutex::new(HashMap::new()), net,
             volumes,
@@ -630,17 +632,26 @@ impl Containers {
         };
         let dir = self.dir(&c.id);
         let mut o = o;
-        if h["NetworkMode"] == "bridge" {
+        let mode = h["NetworkMode"].as_str().unwrap_or("bridge").to_string();
+        if crate::network::bridged(&mode) {
+            use crate::network::etc;
             let mut ports = crate::network::ports::parse_bindings(&h["PortBindings"])?;
             if h["PublishAllPorts"].as_bool().unwrap_or(false) {
                 crate::network::ports::publish_all(&mut ports, &image["ExposedPorts"]);
             }
-            let ep = self.net.attach(&c.id, &ports)?;
-            let host = std::fs::read_to_string("/etc/resolv.conf").unwrap_or_default();
-            write_atomic(&dir.join("resolv.conf"), crate::network::resolv_conf(&host).as_bytes())?;
-            let hosts = format!("127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n{}\t{}\n", ep.ip, o.hostname);
-            write_atomic(&dir.join("hosts"), hosts.as_bytes())?;
-            o.netns = Some(ep.netns.to_string_lossy().into_owned());
+            let mine = etc::DnsSettings::from_host_config(h)?;
+            let at = self.net.attach(&c.id, &mode, &ports)?;
+            let first = at.endpoints.first();
+            let extra = etc::extra_hosts(&h["ExtraHosts"], first.map(|e| e.gateway))?;
+            let host = etc::parse_resolv(&std::fs::read_to_string("/etc/resolv.conf").unwrap_or_default());
+            // docker's rule: the embedded DNS server on user-defined networks, not on the default bridge.
+            let embedded = at.endpoints.iter().any(|e| !e.network.is_default());
+            write_atomic(&dir.join("resolv.conf"), etc::resolv_conf(&host, &mine, embedded).as_bytes())?;
+            write_atomic(&dir.join("hosts"), etc::hosts_file(&o.hostname, first.map(|e| e.ip), &extra).as_bytes())?;
+            if embedded {
+                self.net.serve_dns(&c.id)?;
+            }
+            o.netns = Some(at.netns.to_string_lossy().into_owned());
         } else if let Some(other) = h["NetworkMode"].as_str().and_then(|m| m.strip_prefix("container:")) {
             // docker's container:<x>: the same netns as x's init, so x must be running.
             let t = self.resolve(other)?;
@@ -898,6 +909,7 @@ impl Containers {
             vec![]
         };
         self.net.detach(&c.id)?;
+        self.net.forget(&c.id)?;
         for d in [self.dir(&c.id), self.state_dir(&c.id)] {
             match std::fs::remove_dir_all(&d) {
                 Ok(()) => {}
@@ -933,12 +945,21 @@ impl Containers {
     }
 }
 
-/// The files bind-mounted at /etc/hostname, /etc/hosts and /etc/resolv.conf.
-pub fn etc_files(hostname: &str, host_network: bool) -> Vec<(&'static str, String)> {
+/// The files bind-mounted at /etc/hostname, /etc/hosts and /etc/resolv.conf,
+/// as they are at create (a bridged container's are rewritten at each start,
+/// with its addresses).
+pub fn etc_files(hostname: &str, host_network: bool, extra: &[(String, String)], dns: &crate::network::etc::DnsSettings) -> Vec<(&'static str, String)> {
+    use crate::network::etc;
+    let host_resolv = std::fs::read_to_string("/etc/resolv.conf").unwrap_or_default();
+    let custom = !dns.servers.is_empty() || !dns.search.is_empty() || !dns.options.is_empty();
     let (hosts, resolv) = if host_network {
-        (std::fs::read_to_string("/etc/hosts").unwrap_or_default(), std::fs::read_to_string("/etc/resolv.conf").unwrap_or_default())
+        let mut hosts = std::fs::read_to_string("/etc/hosts").unwrap_or_default();
+        for (n, a) in extra {
+            hosts.push_str(&format!("{a}\t{n}\n"));
+        }
+        (hosts, if custom { etc::resolv_conf(&etc::parse_resolv(&host_resolv), dns, false) } else { host_resolv })
     } else {
-        (format!("127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n127.0.1.1\t{hostname}\n"), String::new())
+        (etc::hosts_file(hostname, None, extra), if custom { etc::resolv_conf(&etc::parse_resolv(&host_resolv), dns, false) } else { String::new() })
     };
     vec![("hostname", format!("{hostname}\n")), ("hosts", hosts), ("resolv.conf", resolv)]
 }

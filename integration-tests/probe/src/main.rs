@@ -259,6 +259,23 @@ fn main() {
             0
         }
         "exit" => arg(2).parse().unwrap_or(1),
+        // A UDP server for the published-port tests (busybox has none):
+        // answers each datagram with "echo:" and what came.
+        "udp-echo" => match std::net::UdpSocket::bind(("0.0.0.0", arg(2).parse().unwrap_or(5353))) {
+            Ok(s) => {
+                let mut b = [0u8; 2048];
+                while let Ok((n, from)) = s.recv_from(&mut b) {
+                    let mut out = b"echo:".to_vec();
+                    out.extend_from_slice(&b[..n]);
+                    let _ = s.send_to(&out, from);
+                }
+                1
+            }
+            Err(e) => {
+                eprintln!("udp-echo: {e}");
+                1
+            }
+        },
         "signal-self" => {
             // SAFETY: sending a signal to ourselves has no memory-safety preconditions.
             unsafe { libc::kill(libc::getpid(), arg(2).parse().unwrap_or(libc::SIGTERM)) };
