@@ -14,7 +14,7 @@ fi
 # The docker CLI for the compatibility tests (integration-tests/tests/docker_cli.rs)
 # and dockerd for the benchmarks: Debian's docker.io, installed without letting
 # its daemon start (a test starts one when it needs one).
-if ! command -v docker >/dev/null 2>&1; then
+if ! command -v dockerd >/dev/null 2>&1; then
   own_policy=0
   if [ ! -e /usr/sbin/policy-rc.d ]; then
     printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d
