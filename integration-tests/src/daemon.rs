@@ -216,8 +216,48 @@ impl Daemon {
     }
 }
 
+impl Daemon {
+    /// `berth ARGS`, given up on after `secs` (a hung daemon must not hang the test's cleanup).
+    fn berth_bounded(&self, args: &[&str], secs: u64) -> String {
+        let Ok(mut child) = self.berth_cmd().args(args).stdout(Stdio::piped()).stderr(Stdio::null()).spawn() else { return String::new() };
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(secs);
+        loop {
+            match child.try_wait() {
+                Ok(Some(_)) => break,
+                Ok(None) if std::time::Instant::now() < deadline => std::thread::sleep(std::time::Duration::from_millis(20)),
+                _ => {
+                    let _ = child.kill();
+                    let _ = child.wait();
+                    return String::new();
+                }
+            }
+        }
+        let mut out = String::new();
+        if let Some(mut o) = child.stdout.take() {
+            let _ = std::io::Read::read_to_string(&mut o, &mut out);
+        }
+        out
+    }
+
+    /// What a test leaves in a live daemon goes with it: containers (their
+    /// netns, veths, mounts, cgroups) and user networks (their bridges and
+    /// rules), also when the test failed half-way.
+    fn remove_everything(&self) {
+        if !self.socket.exists() {
+            return;
+        }
+        for id in self.berth_bounded(&["ps", "-aq"], 20).split_whitespace() {
+            self.berth_bounded(&["rm", "-f", id], 30);
+        }
+        for id in self.berth_bounded(&["network", "ls", "-q", "--filter", "type=custom"], 20).split_whitespace() {
+            self.berth_bounded(&["network", "rm", id], 20);
+        }
+    }
+}
+
 impl Drop for Daemon {
     fn drop(&mut self) {
+        self.remove_everything();
         let clean = self.stop();
         if !clean {
             eprintln!("berthd did not stop on SIGTERM: {}", self.log());

@@ -36,6 +36,10 @@ impl Dockerd {
         assert!(sh("command -v dockerd").status.success(), "dockerd (make setup installs docker.io)");
         assert!(!std::path::Path::new("/sys/class/net/docker0").exists(), "another dockerd's docker0 is up: stop it first");
         let before = tables();
+        // dockerd sets FORWARD's policy to drop when it has to enable
+        // forwarding itself, as on a host where nothing routed before it:
+        // that is the case to coexist with.
+        std::fs::write("/proc/sys/net/ipv4/ip_forward", "0").unwrap();
         let dir = std::env::temp_dir().join(format!("berth-coexist-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir).unwrap();
@@ -95,6 +99,7 @@ impl Drop for Dockerd {
         // dockerd leaves docker0 and its iptables chains: the tables that
         // were not there before the test go (the host had none of its own).
         let _ = sh("ip link del docker0");
+        let _ = std::fs::write("/proc/sys/net/ipv4/ip_forward", "1");
         for t in tables() {
             if !self.before.contains(&t) {
                 let _ = sh(&format!("nft delete {t}"));

@@ -179,23 +179,27 @@ fn forward_handles(comment: &str) -> Option<Vec<(String, u64)>> {
     )
 }
 
+/// What a bridge needs in another engine's policy-drop FORWARD chain:
+/// its own traffic out, replies in, and new connections to its published ports.
+fn coexist_rules(bridge: &str) -> [String; 3] {
+    [format!("iifname \"{bridge}\" accept"), format!("oifname \"{bridge}\" ct state established,related accept"), format!("oifname \"{bridge}\" ct status dnat accept")]
+}
+
 /// Accept rules for berth's bridges in another engine's `ip filter FORWARD`
 /// (docker's policy drop), idempotent; removes them when no bridge is left.
 /// The rules carry the table's name as their comment, so each daemon removes only its own.
 fn coexist(table: &str, bridges: &[Bridge]) -> Result<()> {
     let Some(have) = forward_handles(table) else { return Ok(()) };
+    let wanted: Vec<String> = bridges.iter().filter(|b| !b.internal).flat_map(|b| coexist_rules(b.name)).collect();
     let mut s = String::new();
     for (line, h) in &have {
-        if !bridges.iter().any(|b| line.contains(&format!("\"{}\"", b.name))) {
+        if !wanted.iter().any(|w| line.starts_with(w.as_str())) {
             s.push_str(&format!("delete rule ip filter FORWARD handle {h}\n"));
         }
     }
-    for b in bridges.iter().filter(|b| !b.internal) {
-        if !have.iter().any(|(l, _)| l.contains(&format!("iifname \"{}\"", b.name))) {
-            s.push_str(&format!("insert rule ip filter FORWARD iifname \"{}\" accept comment \"{table}\"\n", b.name));
-        }
-        if !have.iter().any(|(l, _)| l.contains(&format!("oifname \"{}\"", b.name))) {
-            s.push_str(&format!("insert rule ip filter FORWARD oifname \"{}\" ct state established,related accept comment \"{table}\"\n", b.name));
+    for w in &wanted {
+        if !have.iter().any(|(l, _)| l.starts_with(w.as_str())) {
+            s.push_str(&format!("insert rule ip filter FORWARD {w} comment \"{table}\"\n"));
         }
     }
     if !s.is_empty() {
