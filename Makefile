@@ -26,7 +26,7 @@ DEBIAN_ROOTFS ?= /var/tmp/berth-debian-rootfs
 # The throw-away cgroup2 VM of ../shared/vm.
 VM ?= $(firstword $(wildcard $(abspath $(CURDIR)/../shared/vm/run-in-vm.sh) /work/shared/vm/run-in-vm.sh))
 
-.PHONY: all build probe demo test test-unit test-integration test-v2 test-cross test-compat static bench bench-seccomp bench-pull bench-containers compat conformance setup clean fixtures-up fixtures-down
+.PHONY: all build probe demo test test-unit test-integration test-v2 test-cross test-compat static bench bench-seccomp bench-pull bench-containers bench-net compat conformance setup clean fixtures-up fixtures-down
 
 all: build
 
@@ -101,12 +101,20 @@ bench: build bench-seccomp
 	scripts/bench.sh $(RUNTIME)
 	$(MAKE) bench-pull
 	$(MAKE) bench-containers
+	$(MAKE) bench-net
 
 # Containers under berthd, podman and docker (dockerd started by the script):
 # run, exec, stop, 50 in parallel, per-container monitor PSS, idle daemon RSS.
 bench-containers: build
 	scripts/fixtures.sh up
 	status=0; scripts/bench-containers.sh $(BERTHD) $(BERTH) || status=$$?; \
+	  scripts/fixtures.sh down; exit $$status
+
+# Networking under berthd, podman and docker (default bridge, a user network,
+# 50 containers with a published port each, per-container rule cost at 1 and 500).
+bench-net: build
+	scripts/fixtures.sh up
+	status=0; scripts/bench-net.sh $(BERTHD) $(BERTH) || status=$$?; \
 	  scripts/fixtures.sh down; exit $$status
 
 # The seccomp filter's cost: compile + install, and per-syscall overhead.

@@ -32,6 +32,7 @@ need() {
   if [ "$own" = 1 ]; then rm -f /usr/sbin/policy-rc.d; fi
 }
 need podman podman
+need runc runc
 need dockerd docker.io
 need jq jq
 
@@ -53,7 +54,8 @@ trap cleanup EXIT
 # One wrapper per engine, so xargs can run them in parallel too.
 printf '#!/bin/sh\nBERTH_HOST=unix://%s/berth.sock DOCKER_CONFIG=%s/none exec %s "$@"\n' "$W" "$W" "$BERTH" >"$W/b"
 printf '#!/bin/sh\nDOCKER_HOST=unix://%s/docker.sock DOCKER_CONFIG=%s/none exec docker "$@"\n' "$W" "$W" >"$W/d"
-printf '#!/bin/sh\nCONTAINERS_CONF=%s/containers.conf exec podman --root %s/podman/root --runroot %s/podman/run --storage-driver overlay "$@"\n' "$W" "$W" "$W" >"$W/p"
+# crun refuses this host's hybrid cgroups: podman runs runc here.
+printf '#!/bin/sh\nCONTAINERS_CONF=%s/containers.conf exec podman --runtime runc --root %s/podman/root --runroot %s/podman/run --storage-driver overlay "$@"\n' "$W" "$W" "$W" >"$W/p"
 chmod +x "$W/b" "$W/d" "$W/p"
 b() { "$W/b" "$@"; }
 d() { "$W/d" "$@"; }
