@@ -480,6 +480,20 @@ impl Containers {
             }
         }
         if !c.running() {
+            // A shim of a container the record says is not running: a start
+            // a previous berthd died in the middle of (its client saw the
+            // connection drop). That start failed: its process goes.
+            if let Some(pid) = self.shim_pid(&c.id) {
+                tracing::warn!(container = %c.id, shim = pid, "a start interrupted by berthd's death: stopping what it started");
+                let _ = send_signal(pid, libc::SIGKILL);
+                for _ in 0..100 {
+                    if !pid_alive(pid) {
+                        break;
+                    }
+                    tokio::time::sleep(Duration::from_millis(10)).await;
+                }
+                self.runtime_cleanup(&c.id);
+            }
             // The shim removed the runtime's container; the rootfs is ours.
             if self.shim_pid(&c.id).is_none() {
                 mount::unmount(&self.dir(&c.id).join("rootfs"))?;
