@@ -196,6 +196,19 @@ pub fn parse_create(cmd: &str, mut p: lexopt::Parser) -> anyhow::Result<CreateOp
             Long("entrypoint") => o.entrypoint = Some(val(&mut p)?),
             Long("network") | Long("net") => o.network = Some(val(&mut p)?),
             Long("network-alias") | Long("net-alias") => o.aliases.push(val(&mut p)?),
+            Long("expose") => {
+                let v = val(&mut p)?;
+                let (ports, proto) = v.split_once('/').unwrap_or((&v, "tcp"));
+                let (a, b) = ports.split_once('-').unwrap_or((ports, ports));
+                let (a, b) = (a.parse::<u16>().map_err(|_| invalid(&v, "--expose"))?, b.parse::<u16>().map_err(|_| invalid(&v, "--expose"))?);
+                if a == 0 || a > b || !matches!(proto, "tcp" | "udp") {
+                    return Err(invalid(&v, "--expose"));
+                }
+                let e = o.config.entry("ExposedPorts".to_string()).or_insert_with(|| json!({}));
+                for port in a..=b {
+                    e[format!("{port}/{proto}")] = json!({});
+                }
+            }
             Long("ip") => {
                 let v = val(&mut p)?;
                 v.parse::<std::net::Ipv4Addr>().map_err(|_| invalid(&v, "--ip"))?;

@@ -124,5 +124,20 @@ fn docker_cli_runs_containers() {
     assert_eq!(docker.ok(&["inspect", "-f", "{{.State.Status}} {{.State.ExitCode}}", "web"]).trim(), "exited 137");
     docker.ok(&["rm", "web"]);
     docker.ok(&["volume", "rm", "dkvol"]);
+    // Networks: create, run on one with an alias, names through the embedded DNS, a port on 127.0.0.1, connect, rm.
+    docker.ok(&["network", "create", "--subnet", "10.98.9.0/24", "dknet"]);
+    docker.ok(&["network", "create", "--internal", "dknet2"]);
+    assert!(docker.ok(&["network", "ls", "--format", "{{.Name}}"]).lines().any(|l| l == "dknet"));
+    assert_eq!(docker.ok(&["network", "inspect", "-f", "{{(index .IPAM.Config 0).Subnet}}", "dknet"]).trim(), "10.98.9.0/24");
+    docker.ok(&["run", "-d", "--name", "svc", "--network", "dknet", "--network-alias", "api", "-p", "127.0.0.1::80", "--expose", "7000", &bb, "sleep", "100"]);
+    let o = docker.ok(&["run", "--rm", "--network", "dknet", &bb, "nslookup", "api", "127.0.0.11"]);
+    assert!(o.contains("Address: 10.98.9."), "{o}");
+    assert!(docker.ok(&["port", "svc"]).starts_with("80/tcp -> 127.0.0.1:"));
+    assert!(docker.ok(&["inspect", "-f", "{{json .Config.ExposedPorts}}", "svc"]).contains("7000/tcp"));
+    docker.ok(&["network", "connect", "dknet2", "svc"]);
+    assert!(docker.ok(&["inspect", "-f", "{{json .NetworkSettings.Networks}}", "svc"]).contains("dknet2"));
+    docker.ok(&["network", "disconnect", "dknet2", "svc"]);
+    docker.ok(&["rm", "-f", "svc"]);
+    docker.ok(&["network", "rm", "dknet", "dknet2"]);
     assert!(docker.ok(&["ps", "-aq"]).trim().is_empty());
 }

@@ -45,6 +45,7 @@ const CONFIG_KEYS: &[&str] = &[
     "StopSignal",
     "StopTimeout",
     "Volumes",
+    "ExposedPorts",
 ];
 const HOST_KEYS: &[&str] = &[
     "PortBindings",
@@ -282,6 +283,25 @@ pub async fn create(s: Arc<State>, q: &Query, body: Bytes) -> Result<hyper::Resp
         l.extend(mine.clone());
     }
     config["Labels"] = labels;
+    // The image's ExposedPorts and the create's (docker's CLI sends the
+    // -p ones, `--expose` adds more): what -P publishes and inspect shows.
+    let mut exposed = img_cfg.get("ExposedPorts").and_then(Value::as_object).cloned().unwrap_or_default();
+    match cfg_obj.get("ExposedPorts") {
+        None | Some(Value::Null) => {}
+        Some(Value::Object(m)) => {
+            for k in m.keys() {
+                let (p, proto) = k.split_once('/').unwrap_or((k, "tcp"));
+                if p.parse::<u16>().map_or(true, |p| p == 0) || !matches!(proto, "tcp" | "udp") {
+                    return Err(Error::BadParameter(format!("invalid ExposedPorts entry {k:?}: want PORT[/tcp|udp]")));
+                }
+                exposed.insert(format!("{p}/{proto}"), json!({}));
+            }
+        }
+        Some(_) => return Err(Error::BadParameter("Config.ExposedPorts must be an object".into())),
+    }
+    if !exposed.is_empty() {
+        config["ExposedPorts"] = Value::Object(exposed);
+    }
     let host_config = json!({
         "NetworkMode": net,
         "PortBindings": host.get("PortBindings").filter(|v| !v.is_null()).cloned().unwrap_or_else(|| json!({})),

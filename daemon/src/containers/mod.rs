@@ -651,7 +651,9 @@ impl Containers {
             use crate::network::etc;
             let mut ports = crate::network::ports::parse_bindings(&h["PortBindings"])?;
             if h["PublishAllPorts"].as_bool().unwrap_or(false) {
-                crate::network::ports::publish_all(&mut ports, &image["ExposedPorts"]);
+                // The container's own (image's and --expose's, merged at create), else the image's.
+                let exposed = if c.config["ExposedPorts"].is_object() { &c.config["ExposedPorts"] } else { &image["ExposedPorts"] };
+                crate::network::ports::publish_all(&mut ports, exposed);
             }
             let mine = etc::DnsSettings::from_host_config(h)?;
             let at = self.net.attach(&c.id, &mode, &ports)?;
