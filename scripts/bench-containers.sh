@@ -9,7 +9,8 @@
 #   exec   `exec c true` into a running container, median of $RUNS
 #   stop   `stop` of a container whose pid 1 handles SIGTERM, median of $STOPS
 #   50 -d  50 `run -d --network none` in parallel, wall time until all returned
-#   PSS    per-container monitor: berth-shim, conmon, containerd-shim-runc-v2
+#   PSS    per-container monitor: berth-shim, conmon, containerd-shim-runc-v2,
+#          alone and the mean over $PAR running at once
 #   idle   berthd RSS with nothing running (dockerd + containerd for scale)
 #
 # Needs the fixture registries up (scripts/fixtures.sh up; make bench does it).
@@ -122,6 +123,14 @@ for e in $ENGINES; do
   R[$e,par]=$(( (t1 - t0) / 1000000 ))
   n=$($c ps -q | wc -l)
   [ "$n" -ge "$PAR" ] || echo "$e: only $n of $PAR containers running" >&2
+  # With $PAR running, each monitor's share of the pages they all map (its
+  # binary, libc) is what one more container costs.
+  case "$e" in
+    berth) mons=$(pgrep -f "^[^ ]*berth-shim --id") ;;
+    podman) mons=$(pgrep -x conmon) ;;
+    docker) mons=$(pgrep -f containerd-shim-runc) ;;
+  esac
+  R[$e,pssn]=$(for m in $mons; do pss_kb "$m"; done | awk '{s+=$1; n++} END {if (n) printf "%d", s/n; else print "?"}')
   $c rm -f $($c ps -aq) >/dev/null
 done
 
@@ -141,6 +150,7 @@ row run "run --rm --network none true" ms
 row exec "exec c true" ms
 row stop "stop (pid 1 traps SIGTERM)" ms
 row par "$PAR x run -d in parallel" ms
-row pss "monitor PSS per container" KiB
+row pss "monitor PSS, 1 container" KiB
+row pssn "monitor PSS, mean of $PAR" KiB
 row idle "daemon RSS idle" KiB
 echo "(medians of $RUNS runs; stop of $STOPS; podman has no daemon; docker's idle is dockerd + its containerd)"

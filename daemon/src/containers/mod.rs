@@ -865,6 +865,9 @@ impl Containers {
     pub async fn wait_exit(&self, c: &Container, timeout: Option<Duration>) -> Result<Option<Container>> {
         let deadline = timeout.map(|t| tokio::time::Instant::now() + t);
         let mut cur = c.clone();
+        // Most processes exit within milliseconds of the stop signal: look
+        // again soon, then back off to 50 ms for the ones that take their time.
+        let mut pause = Duration::from_millis(2);
         loop {
             match self.refresh(cur).await? {
                 None => return Ok(None),
@@ -874,7 +877,8 @@ impl Containers {
             if deadline.is_some_and(|d| tokio::time::Instant::now() >= d) {
                 return Ok(Some(cur));
             }
-            tokio::time::sleep(Duration::from_millis(50)).await;
+            tokio::time::sleep(pause).await;
+            pause = (pause * 2).min(Duration::from_millis(50));
         }
     }
 
