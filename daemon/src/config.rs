@@ -30,6 +30,8 @@ pub struct FileConfig {
     pub init_path: Option<PathBuf>,
     /// The default bridge's address and prefix (docker's `bip`).
     pub bip: Option<String>,
+    /// `nftables` or `iptables` (dockerd's key); the host's tools decide without it.
+    pub firewall_backend: Option<String>,
 }
 
 #[derive(Debug, Clone)]
@@ -48,6 +50,7 @@ pub struct Config {
     /// `run --init`'s init (a static binary, bind-mounted into containers).
     pub init_path: PathBuf,
     pub bip: Option<String>,
+    pub firewall_backend: Option<String>,
 }
 
 #[derive(Debug, Default)]
@@ -66,6 +69,7 @@ pub struct Flags {
     pub shim: Option<PathBuf>,
     pub init_path: Option<PathBuf>,
     pub bip: Option<String>,
+    pub firewall_backend: Option<String>,
 }
 
 pub const USAGE: &str = "Usage: berthd [OPTIONS]
@@ -86,6 +90,7 @@ Options:
       --shim PATH                    the per-container shim (default berth-shim next to berthd, else on PATH)
       --init-path PATH               the init of run --init, a static binary (default berth-init next to berthd, else on PATH)
       --bip CIDR                     the default bridge berth0's address and prefix (default 10.89.0.1/24)
+      --firewall-backend string      nftables or iptables (default: nftables if nft works, else iptables)
   -l, --log-level string             debug, info, warn, error, fatal (default info)
   -h, --help                         this help
   -v, --version                      print the version
@@ -125,6 +130,7 @@ pub fn parse_flags(args: impl IntoIterator<Item = std::ffi::OsString>) -> Result
             Long("shim") => f.shim = Some(val(&mut p)?.into()),
             Long("init-path") => f.init_path = Some(val(&mut p)?.into()),
             Long("bip") => f.bip = Some(val(&mut p)?),
+            Long("firewall-backend") => f.firewall_backend = Some(val(&mut p)?),
             Short('D') | Long("debug") => f.log_level = Some("debug".into()),
             Short('h') | Long("help") => return Ok(Parsed::Help),
             Short('v') | Long("version") => return Ok(Parsed::Version),
@@ -196,8 +202,13 @@ pub fn load(flags: Flags) -> Result<Config> {
     let shim = find_binary("shim", merge("shim", flags.shim, file.shim)?, "berth-shim")?;
     let init_path = find_binary("init-path", merge("init-path", flags.init_path, file.init_path)?, "berth-init")?;
     let bip = merge("bip", flags.bip, file.bip)?;
+    let firewall_backend = merge("firewall-backend", flags.firewall_backend, file.firewall_backend)?;
+    if let Some(b) = firewall_backend.as_deref().filter(|b| !matches!(*b, "nftables" | "iptables")) {
+        return Err(Error::Config(format!("invalid firewall-backend {b:?}: nftables or iptables")));
+    }
     Ok(Config {
         bip,
+        firewall_backend,
         exec_root,
         runtime,
         shim,

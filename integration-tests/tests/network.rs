@@ -23,6 +23,9 @@ impl Env {
     fn start(name: &str) -> Env {
         Env(Daemon::start(name))
     }
+    fn start_with(name: &str, extra: &[&str]) -> Env {
+        Env(Daemon::start_with(name, extra))
+    }
 }
 
 impl std::ops::Deref for Env {
@@ -117,6 +120,11 @@ fn berth_net_leftovers() -> Vec<String> {
     let fwd = String::from_utf8_lossy(&sh("nft list chain ip filter FORWARD").stdout).into_owned();
     if fwd.contains("comment \"berth") {
         out.push("berth rule in ip filter FORWARD".into());
+    }
+    // The iptables backend's chains.
+    let ipt = String::from_utf8_lossy(&sh("iptables-save 2>/dev/null").stdout).into_owned();
+    for l in ipt.lines().filter(|l| l.contains("BERTH")) {
+        out.push(format!("iptables: {l}"));
     }
     for e in std::fs::read_dir("/run/berth/netns").into_iter().flatten().flatten() {
         out.push(format!("netns {}", e.path().display()));
@@ -533,6 +541,67 @@ fn published_udp_ranges_host_address_and_container_mode() {
         d.ok(&["rm", "-f", id]);
     }
     d.ok(&["network", "rm", "btp"]);
+    let left = berth_net_leftovers();
+    assert!(left.is_empty(), "left behind: {left:?}\n{}", d.log());
+    drop(out);
+}
+
+/// The nftables tables iptables-nft makes to hold chains (`ip nat`, `ip
+/// filter`) go again when the test ends, if they were not there before it.
+struct NewTables(String);
+
+impl Drop for NewTables {
+    fn drop(&mut self) {
+        for t in String::from_utf8_lossy(&sh("nft list tables").stdout).lines() {
+            if !self.0.lines().any(|b| b == t) {
+                let _ = sh(&format!("nft delete {t}"));
+            }
+        }
+    }
+}
+
+#[test]
+fn iptables_backend_ports_egress_isolation_and_cleanup() {
+    let _s = SERIAL.lock().unwrap_or_else(|p| p.into_inner());
+    let _tables = NewTables(String::from_utf8_lossy(&sh("nft list tables").stdout).into_owned());
+    let reg = registry();
+    let d = Env::start_with("net-ipt", &["--firewall-backend", "iptables"]);
+    let bb = format!("{reg}/busybox");
+    d.ok(&["pull", "-q", &bb]);
+    let out = Outside::new(82);
+    d.ok(&["network", "create", "bti1"]);
+    d.ok(&["network", "create", "bti2"]);
+    d.ok(&["network", "create", "--internal", "btii"]);
+    d.ok(&["run", "-d", "--name", "ww", "--network", "bti1", "-p", "18600:80", "-p", "127.0.0.1:18601:80", &bb, "sh", "-c", "mkdir -p /w && echo via-iptables > /w/index.html && exec httpd -f -p 80 -h /w"]);
+    d.ok(&["run", "-d", "--name", "oo", "--network", "bti2", &bb, "sleep", "1000"]);
+    d.ok(&["run", "-d", "--name", "ii", "--network", "btii", &bb, "sleep", "1000"]);
+    let save = String::from_utf8_lossy(&sh("iptables-save").stdout).into_owned();
+    assert!(save.contains("-j DNAT --to-destination") && save.contains("--dport 18600"), "the rules are iptables': {save}");
+    let tables = String::from_utf8_lossy(&sh("nft list tables").stdout).into_owned();
+    assert!(!tables.contains("table ip berth"), "no nftables table of berth's: {tables}");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    while !http_get_ok("127.0.0.1:18600") && std::time::Instant::now() < deadline {
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    assert!(http_get("127.0.0.1:18600").contains("via-iptables"));
+    assert!(http_get("127.0.0.1:18601").contains("via-iptables"));
+    let o = sh(&format!("ip netns exec {} sh -c 'printf \"GET / HTTP/1.0\\r\\n\\r\\n\" | timeout 5 busybox nc -w3 198.18.82.1 18600'", out.ns));
+    assert!(String::from_utf8_lossy(&o.stdout).contains("via-iptables"), "{o:?}");
+    let o = sh(&format!("ip netns exec {} sh -c 'printf \"GET / HTTP/1.0\\r\\n\\r\\n\" | timeout 5 busybox nc -w2 198.18.82.1 18601'", out.ns));
+    assert!(!String::from_utf8_lossy(&o.stdout).contains("via-iptables"), "18601 is bound to 127.0.0.1 only");
+    assert!(pings(&d, "oo", "198.18.82.2"), "masqueraded egress");
+    let w_ip = net_ip(&d, "ww", "bti1");
+    assert!(!pings(&d, "oo", &w_ip), "isolated networks");
+    assert!(!pings(&d, "ii", "198.18.82.2"), "no egress from an internal network");
+    let o = d.ok(&["run", "--rm", "--network", "bti2", &bb, "sh", "-c", "printf 'GET / HTTP/1.0\\r\\n\\r\\n' | nc -w3 198.18.82.1 18600"]);
+    assert!(o.contains("via-iptables"), "a published port from another network, through the host: {o}");
+    // A port's rule goes with its container.
+    d.ok(&["rm", "-f", "ww"]);
+    assert!(!String::from_utf8_lossy(&sh("iptables-save -t nat").stdout).contains("--dport 18600"));
+    for c in ["oo", "ii"] {
+        d.ok(&["rm", "-f", c]);
+    }
+    d.ok(&["network", "rm", "bti1", "bti2", "btii"]);
     let left = berth_net_leftovers();
     assert!(left.is_empty(), "left behind: {left:?}\n{}", d.log());
     drop(out);

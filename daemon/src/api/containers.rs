@@ -940,7 +940,9 @@ mod tests {
         let m = json!({"Cmd": ["x"], "AttachStdout": true, "Volumes": {}, "Healthcheck": null}).as_object().cloned().unwrap();
         assert!(refuse_others(&m, CONFIG_KEYS, "Config").is_ok());
         let m = json!({"ExposedPorts": {"80/tcp": {}}}).as_object().cloned().unwrap();
-        assert!(refuse_others(&m, CONFIG_KEYS, "Config").unwrap_err().to_string().contains("Config.ExposedPorts"));
+        assert!(refuse_others(&m, CONFIG_KEYS, "Config").is_ok());
+        let m = json!({"Healthcheck": {"Test": ["CMD", "true"]}}).as_object().cloned().unwrap();
+        assert!(refuse_others(&m, CONFIG_KEYS, "Config").unwrap_err().to_string().contains("Config.Healthcheck"));
         let m = json!({"RestartPolicy": {"Name": "no"}, "LogConfig": {"Type": "json-file", "Config": {}}, "Links": ["a:b"]})
             .as_object()
             .cloned()

@@ -133,6 +133,8 @@ pub struct Paths {
     pub init: PathBuf,
     /// daemon.json's `bip`: the default bridge's address and prefix.
     pub bip: Option<String>,
+    /// daemon.json's `firewall-backend`.
+    pub firewall_backend: Option<String>,
 }
 
 pub struct Containers {
@@ -259,7 +261,7 @@ impl Containers {
                 db.execute_batch(&format!("ALTER TABLE containers ADD COLUMN {col} {def}"))?;
             }
         }
-        let net = crate::network::Network::open(&paths.data_root, &paths.exec_root, paths.bip.as_deref())?;
+        let net = crate::network::Network::open(&paths.data_root, &paths.exec_root, paths.bip.as_deref(), paths.firewall_backend.as_deref())?;
         let volumes = crate::volumes::Volumes::open(&paths.data_root)?;
         Ok(Containers { db: Mutex::new(db), paths, transitions: tokio::sync::Mutex::new(()), removed: Mutex::new(HashMap::new()), net,
             volumes,

@@ -84,8 +84,8 @@ pub struct CreateRequest {
 pub struct Network {
     db: Mutex<Connection>,
     netns_dir: PathBuf,
-    /// berth's nftables table for this daemon (see firewall.rs).
-    table: String,
+    /// berth's rules for this daemon: nftables or iptables, and the name of its table (see firewall/).
+    fw: firewall::Firewall,
     /// Bridge and firewall changes, one at a time (starts, connects, removals).
     busy: Mutex<()>,
     /// Bridges whose rules this process has put in place.
@@ -139,7 +139,8 @@ fn table_name(data_root: &Path) -> String {
 
 impl Network {
     /// `bip` is docker's daemon.json key: the default bridge's gateway with its prefix (`10.89.0.1/24`).
-    pub fn open(data_root: &Path, exec_root: &Path, bip: Option<&str>) -> Result<Network> {
+    pub fn open(data_root: &Path, exec_root: &Path, bip: Option<&str>, backend: Option<&str>) -> Result<Network> {
+        let fw = firewall::Firewall { backend: firewall::Backend::choose(backend)?, table: table_name(data_root) };
         let db = Connection::open(data_root.join("berth.db"))?;
         db.busy_timeout(Duration::from_secs(10))?;
         db.pragma_update(None, "synchronous", "FULL")?;
@@ -170,7 +171,8 @@ impl Network {
         if old {
             db.execute_batch("INSERT OR IGNORE INTO port_bindings SELECT proto, '', host_port, container, container_port FROM published_ports; DROP TABLE published_ports;")?;
         }
-        Ok(Network { db: Mutex::new(db), netns_dir: exec_root.join("netns"), table: table_name(data_root), busy: Mutex::new(()), applied: Mutex::new(HashSet::new()), dns: dns::Dns::new(std::sync::Arc::new(names::Names::open(data_root)?)) })
+        tracing::debug!(backend = ?fw.backend, table = %fw.table, "firewall");
+        Ok(Network { db: Mutex::new(db), netns_dir: exec_root.join("netns"), fw, busy: Mutex::new(()), applied: Mutex::new(HashSet::new()), dns: dns::Dns::new(std::sync::Arc::new(names::Names::open(data_root)?)) })
     }
 
     fn db(&self) -> std::sync::MutexGuard<'_, Connection> {
@@ -183,10 +185,6 @@ impl Network {
 
     pub fn netns_path(&self, id: &str) -> PathBuf {
         self.netns_dir.join(id)
-    }
-
-    pub fn table(&self) -> &str {
-        &self.table
     }
 
     // ---- networks ----
@@ -358,7 +356,7 @@ impl Network {
         let live: Vec<&Net> = nets.iter().filter(|n| n.is_bridge() && link_exists(&n.bridge)).collect();
         let bridges: Vec<firewall::Bridge> = live.iter().map(|n| firewall::Bridge { name: &n.bridge, subnet: n.subnet.map(|s| s.to_string()).unwrap_or_default(), internal: n.internal }).collect();
         let ports = if bridges.is_empty() { Vec::new() } else { self.port_elements(None)? };
-        firewall::apply(&self.table, &bridges, &ports)
+        self.fw.apply(&bridges, &ports)
     }
 
     /// Published ports as map elements (of one container, or all).
@@ -601,7 +599,7 @@ impl Network {
             tx.commit()?;
         }
         let el: Vec<_> = ports.iter().map(|p| firewall::PortMap { proto: p.proto.clone(), host_ip: p.host_ip, host_port: p.host_port, addr: ip, port: p.container_port }).collect();
-        if let Err(e) = firewall::add_ports(&self.table, &el) {
+        if let Err(e) = self.fw.add_ports(&el) {
             let _ = self.db().execute("DELETE FROM port_bindings WHERE container = ?1", [id]);
             return Err(e);
         }
@@ -612,7 +610,7 @@ impl Network {
     fn unpublish(&self, id: &str) -> Result<()> {
         let el = self.port_elements(Some(id))?;
         if !el.is_empty() {
-            if let Err(e) = firewall::del_ports(&self.table, &el) {
+            if let Err(e) = self.fw.del_ports(&el) {
                 tracing::warn!(container = %id, error = %e.chain(), "removing published ports (already gone?)");
             }
         }

@@ -1,4 +1,4 @@
-//! berth's nftables rules, in its own `table ip berth` (one table per
+//! The nftables backend: berth's rules in its own `table ip berth` (one table per
 //! daemon: see `table_name`), replaced as a whole in one atomic `nft -f -`
 //! transaction whenever the set of bridges changes (a network comes or goes,
 //! not per container); a container's published ports are map elements.
@@ -11,33 +11,15 @@
 //!
 //! An accept in our base chain does not override a drop in another table's
 //! base chain at the same hook, and dockerd sets `ip filter FORWARD` to
-//! policy drop. So when that chain exists, berth also inserts its two accept
-//! rules there, tagged with the comment "berth", and deletes exactly those
-//! (found by comment and handle) when its bridge goes away.
+//! policy drop. So when that chain exists, berth also inserts three accept
+//! rules per bridge there, tagged with its table's name as the comment, and
+//! deletes exactly those (found by comment and handle) when the bridge goes away.
 
 use std::io::Write;
 use std::process::{Command, Stdio};
 
+use super::{Bridge, PortMap};
 use crate::error::{Error, Result};
-
-/// A bridge with its subnet, as the rules need it.
-pub struct Bridge<'a> {
-    pub name: &'a str,
-    pub subnet: String,
-    /// Internal networks get no masquerade and no forwarding out.
-    pub internal: bool,
-}
-
-/// One published port: `proto host_ip:host_port` → `addr:port`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct PortMap {
-    pub proto: String,
-    /// None: every address of the host.
-    pub host_ip: Option<std::net::Ipv4Addr>,
-    pub host_port: u16,
-    pub addr: std::net::Ipv4Addr,
-    pub port: u16,
-}
 
 impl PortMap {
     /// The element of the `ports` (all addresses) or `ports_ip` map.
@@ -57,6 +39,11 @@ impl PortMap {
             "ports"
         }
     }
+}
+
+/// Whether `nft` runs and the kernel has nf_tables.
+pub fn usable() -> bool {
+    Command::new("nft").args(["list", "tables"]).stdout(Stdio::null()).stderr(Stdio::null()).status().is_ok_and(|s| s.success())
 }
 
 fn nft(script: &str) -> Result<String> {
