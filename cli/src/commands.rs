@@ -504,6 +504,43 @@ pub fn tag(c: &Client, mut p: lexopt::Parser) -> R {
 
 /// `inspect`'s output: each object through `-f`'s template, or all of them
 /// as one JSON array indented as docker indents it.
+/// `GET {base}/{name}` for each name, printed as inspect does; a name the
+/// daemon refuses is reported and makes the exit code 1, the others still print.
+pub fn inspect_named(c: &Client, base: &str, names: &[String], fmt: Option<&str>) -> R {
+    let t = fmt.map(Template::parse).transpose()?;
+    let (mut found, mut code) = (Vec::new(), 0);
+    for n in names {
+        match c.request("GET", &format!("{base}/{}", encode_path(n)), &[])?.ok() {
+            Ok(r) => found.push(r.json()?),
+            Err(HttpError::Daemon(m)) => {
+                eprintln!("Error response from daemon: {m}");
+                code = 1;
+            }
+            Err(e) => return Err(e.into()),
+        }
+    }
+    print_inspected(found, t.as_ref())?;
+    Ok(code)
+}
+
+/// `DELETE {base}/{name}{query}` for each name, printing the name when it
+/// went; `ignore` says which daemon errors are not errors (`rm -f` of a missing one).
+pub fn delete_named(c: &Client, base: &str, query: &str, names: &[String], ignore: &dyn Fn(&str) -> bool) -> R {
+    let mut code = 0;
+    for n in names {
+        match c.request("DELETE", &format!("{base}/{}{query}", encode_path(n)), &[])?.ok() {
+            Ok(_) => println!("{n}"),
+            Err(HttpError::Daemon(m)) if ignore(&m) => {}
+            Err(HttpError::Daemon(m)) => {
+                eprintln!("Error response from daemon: {m}");
+                code = 1;
+            }
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Ok(code)
+}
+
 pub fn print_inspected(found: Vec<Value>, t: Option<&Template>) -> anyhow::Result<()> {
     match t {
         Some(t) => {

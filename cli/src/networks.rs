@@ -5,9 +5,8 @@ use std::io::Write;
 use lexopt::prelude::*;
 use serde_json::{json, Map, Value};
 
-use crate::commands::{add_filter, confirm, print_inspected, print_rows};
-use crate::format::Template;
-use crate::http::{encode_path, encode_query, Client, Error as HttpError};
+use crate::commands::{add_filter, confirm, delete_named, inspect_named, print_rows};
+use crate::http::{encode_path, encode_query, Client};
 use crate::usage;
 
 type R = anyhow::Result<i32>;
@@ -140,20 +139,7 @@ fn inspect(c: &Client, mut p: lexopt::Parser) -> R {
     if names.is_empty() {
         return Err(usage(cmd, "\"berth network inspect\" requires at least 1 argument."));
     }
-    let t = fmt.as_deref().map(Template::parse).transpose()?;
-    let (mut found, mut code) = (Vec::new(), 0);
-    for n in &names {
-        match c.request("GET", &format!("/networks/{}", encode_path(n)), &[])?.ok() {
-            Ok(r) => found.push(r.json()?),
-            Err(HttpError::Daemon(m)) => {
-                eprintln!("Error response from daemon: {m}");
-                code = 1;
-            }
-            Err(e) => return Err(e.into()),
-        }
-    }
-    print_inspected(found, t.as_ref())?;
-    Ok(code)
+    inspect_named(c, "/networks", &names, fmt.as_deref())
 }
 
 fn rm(c: &Client, mut p: lexopt::Parser) -> R {
@@ -169,20 +155,8 @@ fn rm(c: &Client, mut p: lexopt::Parser) -> R {
     if names.is_empty() {
         return Err(usage(cmd, "\"berth network rm\" requires at least 1 argument."));
     }
-    let mut code = 0;
-    for n in &names {
-        match c.request("DELETE", &format!("/networks/{}", encode_path(n)), &[])?.ok() {
-            Ok(_) => println!("{n}"),
-            // docker's -f: a network that does not exist is not an error.
-            Err(HttpError::Daemon(m)) if force && m.contains("not found") => {}
-            Err(HttpError::Daemon(m)) => {
-                eprintln!("Error response from daemon: {m}");
-                code = 1;
-            }
-            Err(e) => return Err(e.into()),
-        }
-    }
-    Ok(code)
+    // docker's -f: a network that does not exist is not an error.
+    delete_named(c, "/networks", "", &names, &|m| force && m.contains("not found"))
 }
 
 fn prune(c: &Client, mut p: lexopt::Parser) -> R {

@@ -5,9 +5,8 @@ use std::io::Write;
 use lexopt::prelude::*;
 use serde_json::{json, Map, Value};
 
-use crate::commands::{add_filter, confirm, print_inspected, print_pruned, print_rows};
-use crate::format::Template;
-use crate::http::{encode_path, encode_query, Client, Error as HttpError};
+use crate::commands::{add_filter, confirm, delete_named, inspect_named, print_pruned, print_rows};
+use crate::http::{encode_query, Client};
 use crate::usage;
 
 type R = anyhow::Result<i32>;
@@ -94,20 +93,7 @@ fn inspect(c: &Client, mut p: lexopt::Parser) -> R {
     if names.is_empty() {
         return Err(usage("volume inspect", "\"berth volume inspect\" requires at least 1 argument."));
     }
-    let t = fmt.as_deref().map(Template::parse).transpose()?;
-    let (mut found, mut code) = (Vec::new(), 0);
-    for n in &names {
-        match c.request("GET", &format!("/volumes/{}", encode_path(n)), &[])?.ok() {
-            Ok(r) => found.push(r.json()?),
-            Err(HttpError::Daemon(m)) => {
-                eprintln!("Error response from daemon: {m}");
-                code = 1;
-            }
-            Err(e) => return Err(e.into()),
-        }
-    }
-    print_inspected(found, t.as_ref())?;
-    Ok(code)
+    inspect_named(c, "/volumes", &names, fmt.as_deref())
 }
 
 fn rm(c: &Client, mut p: lexopt::Parser) -> R {
@@ -122,19 +108,7 @@ fn rm(c: &Client, mut p: lexopt::Parser) -> R {
     if names.is_empty() {
         return Err(usage("volume rm", "\"berth volume rm\" requires at least 1 argument."));
     }
-    let mut code = 0;
-    for n in &names {
-        let q = if force { "?force=1" } else { "" };
-        match c.request("DELETE", &format!("/volumes/{}{q}", encode_path(n)), &[])?.ok() {
-            Ok(_) => println!("{n}"),
-            Err(HttpError::Daemon(m)) => {
-                eprintln!("Error response from daemon: {m}");
-                code = 1;
-            }
-            Err(e) => return Err(e.into()),
-        }
-    }
-    Ok(code)
+    delete_named(c, "/volumes", if force { "?force=1" } else { "" }, &names, &|_| false)
 }
 
 fn prune(c: &Client, mut p: lexopt::Parser) -> R {
