@@ -529,6 +529,21 @@ fn published_udp_ranges_host_address_and_container_mode() {
     d.ok(&["run", "-d", "--name", "rg2", "-p", "18110-18119:90", &bb, "sleep", "1000"]);
     assert_eq!(d.ok(&["port", "rg2", "90"]).trim(), "0.0.0.0:18111", "the next free port of the range");
 
+    // A bridge name and MTU of one's own; connect with a fixed address.
+    d.ok(&["network", "create", "-o", "com.docker.network.bridge.name=btnet7", "-o", "com.docker.network.driver.mtu=1400", "--subnet", "10.97.7.0/24", "btm"]);
+    let link = String::from_utf8_lossy(&sh("ip link show btnet7").stdout).into_owned();
+    assert!(link.contains("mtu 1400"), "{link}");
+    d.ok(&["network", "connect", "--ip", "10.97.7.50", "btm", "lo2"]);
+    assert_eq!(net_ip(&d, "lo2", "btm"), "10.97.7.50");
+    let eth1 = String::from_utf8_lossy(&exec(&d, "lo2", "ip -o link show eth1").stdout).into_owned();
+    assert!(eth1.contains("mtu 1400"), "the container's end has the network's MTU: {eth1}");
+    let v: Value = serde_json::from_str(&d.ok(&["network", "inspect", "btm"])).unwrap();
+    assert_eq!(v[0]["Options"]["com.docker.network.bridge.name"], "btnet7");
+    assert!(v[0]["Containers"].as_object().unwrap().values().any(|c| c["IPv4Address"] == "10.97.7.50/24"), "{}", v[0]["Containers"]);
+    d.ok(&["network", "disconnect", "btm", "lo2"]);
+    d.ok(&["network", "rm", "btm"]);
+    assert!(!std::path::Path::new("/sys/class/net/btnet7").exists());
+
     // container: mode shares another container's namespace (on a user network too).
     let o = d.ok(&["run", "--rm", "--network", "container:udp", &bb, "ip", "-4", "-o", "addr", "show", "eth0"]);
     let uip = net_ip(&d, "udp", "btp");
