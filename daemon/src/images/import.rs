@@ -210,8 +210,10 @@ pub fn import(store: &Store, mut up: Upload, o: &ImportOptions) -> Result<Digest
     let mt = media_type(&up.path)?;
     let diff = diff_id(&up.path)?;
     let desc = Descriptor { media_type: mt.into(), digest: blob.clone(), size, urls: vec![], annotations: Default::default(), platform: None };
-    let keys = vec![blob.to_string(), diff.to_string()];
+    let keys = vec![Store::blob_key(&blob), Store::layer_key(&diff)];
     store.pin(&keys);
+    // The config and manifest are made below; pinned as soon as their digests are known.
+    let mut made: Vec<String> = Vec::new();
     let r = (|| {
         let f = std::fs::File::open(&up.path).map_err(|e| Error::io("opening", &up.path, e))?;
         // Unpacks (verifying the diff_id again on the way) unless the layer is here already.
@@ -250,6 +252,8 @@ pub fn import(store: &Store, mut up: Upload, o: &ImportOptions) -> Result<Digest
         }
         let config = serde_json::to_vec(&config).map_err(|e| Error::Internal(e.to_string()))?;
         let config_digest = Digest::of(&config);
+        made.push(Store::blob_key(&config_digest));
+        store.pin(&made[made.len() - 1..]);
         store.put_blob(&config_digest, &config)?;
         let manifest = serde_json::to_vec(&json!({
             "schemaVersion": 2,
@@ -259,6 +263,8 @@ pub fn import(store: &Store, mut up: Upload, o: &ImportOptions) -> Result<Digest
         }))
         .map_err(|e| Error::Internal(e.to_string()))?;
         let manifest_digest = Digest::of(&manifest);
+        made.push(Store::blob_key(&manifest_digest));
+        store.pin(&made[made.len() - 1..]);
         store.put_blob(&manifest_digest, &manifest)?;
         store.add_image(&NewImage {
             id: config_digest.clone(),
@@ -272,6 +278,7 @@ pub fn import(store: &Store, mut up: Upload, o: &ImportOptions) -> Result<Digest
         Ok(config_digest)
     })();
     store.unpin(&keys);
+    store.unpin(&made);
     r
 }
 

@@ -390,8 +390,8 @@ pub fn load(store: &Store, sp: Spool, quiet: bool, platform: Option<&Platform>) 
     let mut keys = Vec::new();
     for img in &images {
         for l in &img.layers {
-            keys.push(format!("blob:{}", l.desc.digest.hex()));
-            keys.push(format!("layer:{}", l.diff_id.hex()));
+            keys.push(Store::blob_key(&l.desc.digest));
+            keys.push(Store::layer_key(&l.diff_id));
         }
     }
     store.pin(&keys);

@@ -78,12 +78,12 @@ pub async fn resolve(reg: &RegistryConfig, r: Reference, platform: Option<Platfo
 impl Resolved {
     fn pins(&self) -> Vec<String> {
         let m = &self.manifest.2;
-        let mut v: Vec<String> = m.layers.iter().map(|l| format!("blob:{}", l.digest.hex())).collect();
-        v.extend(self.config.1.rootfs.diff_ids.iter().map(|d| format!("layer:{}", d.hex())));
-        v.push(format!("blob:{}", self.manifest.0.hex()));
-        v.push(format!("blob:{}", m.config.digest.hex()));
+        let mut v: Vec<String> = m.layers.iter().map(|l| Store::blob_key(&l.digest)).collect();
+        v.extend(self.config.1.rootfs.diff_ids.iter().map(Store::layer_key));
+        v.push(Store::blob_key(&self.manifest.0));
+        v.push(Store::blob_key(&m.config.digest));
         if let Some((d, _)) = &self.index {
-            v.push(format!("blob:{}", d.hex()));
+            v.push(Store::blob_key(d));
         }
         v
     }

@@ -195,7 +195,7 @@ fn to_json(v: &serde_json::Value) -> Vec<u8> {
 /// reads are pinned meanwhile, so an `rmi` running at the same time cannot
 /// pull them from under it.
 pub fn write<W: Write>(store: &Store, images: &[SaveImage], out: W) -> Result<()> {
-    let pins: Vec<String> = images.iter().flat_map(|i| i.blobs.iter().chain([&i.record.id])).map(|d| format!("blob:{}", d.hex())).collect();
+    let pins: Vec<String> = images.iter().flat_map(|i| i.blobs.iter().chain([&i.record.id])).map(Store::blob_key).collect();
     store.pin(&pins);
     let r = write_pinned(store, images, out);
     store.unpin(&pins);

@@ -227,6 +227,16 @@ impl Store {
         Ok(data)
     }
 
+    /// What gc must keep while an operation holds it: pin() takes these
+    /// only, so a key spelt differently from the one gc looks for cannot exist.
+    pub fn blob_key(d: &Digest) -> String {
+        format!("blob:{}", d.hex())
+    }
+
+    pub fn layer_key(diff_id: &Digest) -> String {
+        format!("layer:{}", diff_id.hex())
+    }
+
     pub fn pin(&self, keys: &[String]) {
         let mut p = self.pinned.lock().unwrap_or_else(|p| p.into_inner());
         for k in keys {
@@ -280,7 +290,10 @@ impl Store {
             (b, l)
         };
         let pinned = self.pinned.lock().unwrap_or_else(|p| p.into_inner()).clone();
-        let keep = |kind: &str, hex: &str, live: &[String]| live.iter().any(|d| d.strip_prefix("sha256:") == Some(hex)) || pinned.contains_key(&format!("{kind}:{hex}"));
+        let keep = |kind: &str, hex: &str, live: &[String]| {
+            live.iter().any(|d| d.strip_prefix("sha256:") == Some(hex))
+                || Digest::from_hex(hex).is_ok_and(|d| pinned.contains_key(&if kind == "blob" { Store::blob_key(&d) } else { Store::layer_key(&d) }))
+        };
         let mut removed = Vec::new();
         for (kind, dir, live) in [("blob", "blobs/sha256", &blobs), ("layer", "layers", &layers)] {
             let dir = self.root.join(dir);
@@ -495,5 +508,30 @@ impl Store {
         out.deleted.push(id);
         out.deleted.extend(self.gc()?);
         Ok(out)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn gc_keeps_what_is_pinned_and_only_that() {
+        let root = std::env::temp_dir().join(format!("berth-store-gc-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&root);
+        let s = Store::open(&root).unwrap();
+        let (a, b) = (b"pinned blob".to_vec(), b"loose blob".to_vec());
+        let (da, db) = (Digest::of(&a), Digest::of(&b));
+        s.put_blob(&da, &a).unwrap();
+        s.put_blob(&db, &b).unwrap();
+        let keys = [Store::blob_key(&da)];
+        s.pin(&keys);
+        s.gc().unwrap();
+        assert!(s.has_blob(&da), "a pinned blob stays");
+        assert!(!s.has_blob(&db), "an unreferenced, unpinned blob goes");
+        s.unpin(&keys);
+        s.gc().unwrap();
+        assert!(!s.has_blob(&da));
+        let _ = std::fs::remove_dir_all(&root);
     }
 }
