@@ -29,7 +29,7 @@ fn view(s: &State, n: &Net) -> Result<Value> {
             json!({
                 "Name": name,
                 "EndpointID": format!("{}{}", &cid[..32.min(cid.len())], &n.id[..32.min(n.id.len())]),
-                "MacAddress": format!("02:42:{}", ip.octets().iter().map(|b| format!("{b:02x}")).collect::<Vec<_>>().join(":")),
+                "MacAddress": crate::network::mac_str(ip),
                 "IPv4Address": format!("{ip}/{prefix}"),
                 "IPv6Address": "",
             }),

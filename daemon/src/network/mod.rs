@@ -104,7 +104,8 @@ fn mac_of(ip: Ipv4Addr) -> [u8; 6] {
     [0x02, 0x42, o[0], o[1], o[2], o[3]]
 }
 
-fn mac_str(ip: Ipv4Addr) -> String {
+/// The MAC as text, `02:42:0a:59:00:02`.
+pub fn mac_str(ip: Ipv4Addr) -> String {
     mac_of(ip).iter().map(|b| format!("{b:02x}")).collect::<Vec<_>>().join(":")
 }
 
@@ -242,7 +243,7 @@ impl Network {
         if bridge.len() > 15 || bridge.contains('/') || bridge.contains(char::is_whitespace) {
             return Err(Error::BadParameter(format!("invalid bridge name {bridge:?}: at most 15 characters, no '/' or spaces")));
         }
-        let existing = self.list_locked()?;
+        let existing = self.list()?;
         if existing.iter().any(|n| n.bridge == bridge) || link_exists(&bridge) {
             return Err(Error::Conflict(format!("bridge name {bridge} is already in use")));
         }
@@ -292,10 +293,6 @@ impl Network {
         }
         tracing::info!(network = %n.name, bridge = %n.bridge, %subnet, internal = n.internal, "network created");
         Ok(n)
-    }
-
-    fn list_locked(&self) -> Result<Vec<Net>> {
-        records::list(&self.db())
     }
 
     /// `network rm`: refused while a running container has an address on it;
@@ -352,7 +349,7 @@ impl Network {
     /// Rewrites this daemon's nftables table for the bridges that exist now,
     /// with every published port put back.
     fn refresh_firewall(&self) -> Result<()> {
-        let nets = self.list_locked()?;
+        let nets = self.list()?;
         let live: Vec<&Net> = nets.iter().filter(|n| n.is_bridge() && link_exists(&n.bridge)).collect();
         let bridges: Vec<firewall::Bridge> = live.iter().map(|n| firewall::Bridge { name: &n.bridge, subnet: n.subnet.map(|s| s.to_string()).unwrap_or_default(), internal: n.internal }).collect();
         let ports = if bridges.is_empty() { Vec::new() } else { self.port_elements(None)? };
@@ -705,7 +702,7 @@ impl Network {
             }
         }
         let _b = self.busy();
-        for n in self.list_locked().unwrap_or_default().iter().filter(|n| n.is_bridge() && !n.is_default()) {
+        for n in self.list().unwrap_or_default().iter().filter(|n| n.is_bridge() && !n.is_default()) {
             if let Err(e) = self.ensure_bridge(n) {
                 tracing::warn!(network = %n.name, error = %e.chain(), "bringing up a network's bridge");
             }

@@ -16,7 +16,6 @@
 //! accepts are in the same FORWARD chain as docker's policy drop, nothing
 //! extra is needed to coexist with it; nothing of another engine's is touched.
 
-use std::io::Write;
 use std::process::{Command, Stdio};
 
 use super::{Bridge, PortMap};
@@ -27,35 +26,26 @@ pub fn usable() -> bool {
     Command::new("iptables").args(["-w", "-t", "nat", "-S", "POSTROUTING"]).stdout(Stdio::null()).stderr(Stdio::null()).status().is_ok_and(|s| s.success())
 }
 
-fn run(args: &[&str]) -> Result<bool> {
+/// `iptables -w ARGS`: whether it succeeded, and what it said on stderr.
+fn iptables(args: &[&str]) -> Result<(bool, String)> {
     let out = Command::new("iptables").arg("-w").args(args).stdin(Stdio::null()).output().map_err(|e| Error::Internal(format!("running iptables (install the iptables package): {e}")))?;
-    Ok(out.status.success())
+    Ok((out.status.success(), String::from_utf8_lossy(&out.stderr).trim().to_string()))
+}
+
+/// For checks and deletions that may find nothing.
+fn run(args: &[&str]) -> Result<bool> {
+    Ok(iptables(args)?.0)
 }
 
 fn must(args: &[&str]) -> Result<()> {
-    let out = Command::new("iptables").arg("-w").args(args).stdin(Stdio::null()).output().map_err(|e| Error::Internal(format!("running iptables (install the iptables package): {e}")))?;
-    if !out.status.success() {
-        return Err(Error::Internal(format!("iptables {} failed: {}", args.join(" "), String::from_utf8_lossy(&out.stderr).trim())));
+    match iptables(args)? {
+        (true, _) => Ok(()),
+        (false, err) => Err(Error::Internal(format!("iptables {} failed: {err}", args.join(" ")))),
     }
-    Ok(())
 }
 
 fn restore(input: &str) -> Result<()> {
-    let mut child = Command::new("iptables-restore")
-        .args(["-w", "--noflush"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .map_err(|e| Error::Internal(format!("running iptables-restore: {e}")))?;
-    if let Some(mut i) = child.stdin.take() {
-        i.write_all(input.as_bytes()).map_err(|e| Error::Internal(format!("writing to iptables-restore: {e}")))?;
-    }
-    let out = child.wait_with_output().map_err(|e| Error::Internal(format!("waiting for iptables-restore: {e}")))?;
-    if !out.status.success() {
-        return Err(Error::Internal(format!("iptables-restore failed: {} (input: {input:?})", String::from_utf8_lossy(&out.stderr).trim())));
-    }
-    Ok(())
+    super::pipe("iptables-restore", &["-w", "--noflush"], input).map(|_| ())
 }
 
 fn prefix(table: &str) -> String {
@@ -128,21 +118,19 @@ pub fn apply(table: &str, bridges: &[Bridge], ports: &[PortMap]) -> Result<()> {
 }
 
 pub fn add_ports(table: &str, ports: &[PortMap]) -> Result<()> {
-    let chain = format!("{}-DNAT", prefix(table));
-    for p in ports {
-        let spec = dnat(p);
-        let mut args = vec!["-t", "nat", "-A", &chain];
-        args.extend(spec.split(' '));
-        must(&args)?;
-    }
-    Ok(())
+    port_rules(table, ports, "-A")
 }
 
 pub fn del_ports(table: &str, ports: &[PortMap]) -> Result<()> {
+    port_rules(table, ports, "-D")
+}
+
+/// Appends (`-A`) or deletes (`-D`) each port's DNAT rule.
+fn port_rules(table: &str, ports: &[PortMap], op: &str) -> Result<()> {
     let chain = format!("{}-DNAT", prefix(table));
     for p in ports {
         let spec = dnat(p);
-        let mut args = vec!["-t", "nat", "-D", &chain];
+        let mut args = vec!["-t", "nat", op, &chain];
         args.extend(spec.split(' '));
         must(&args)?;
     }

@@ -8,7 +8,30 @@
 pub mod iptables;
 pub mod nft;
 
+use std::io::Write;
+use std::process::{Command, Stdio};
+
 use crate::error::{Error, Result};
+
+/// Runs `program args` with `input` on its stdin; its stdout, or an error
+/// with its stderr and the input that failed.
+fn pipe(program: &str, args: &[&str], input: &str) -> Result<String> {
+    let mut child = Command::new(program)
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .map_err(|e| Error::Internal(format!("running {program} (is its package installed?): {e}")))?;
+    if let Some(mut i) = child.stdin.take() {
+        i.write_all(input.as_bytes()).map_err(|e| Error::Internal(format!("writing to {program}: {e}")))?;
+    }
+    let out = child.wait_with_output().map_err(|e| Error::Internal(format!("waiting for {program}: {e}")))?;
+    if !out.status.success() {
+        return Err(Error::Internal(format!("{program} failed: {} (input: {input:?})", String::from_utf8_lossy(&out.stderr).trim())));
+    }
+    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+}
 
 /// A bridge with its subnet, as the rules need it.
 pub struct Bridge<'a> {

@@ -15,11 +15,10 @@
 //! rules per bridge there, tagged with its table's name as the comment, and
 //! deletes exactly those (found by comment and handle) when the bridge goes away.
 
-use std::io::Write;
 use std::process::{Command, Stdio};
 
 use super::{Bridge, PortMap};
-use crate::error::{Error, Result};
+use crate::error::Result;
 
 impl PortMap {
     /// The element of the `ports` (all addresses) or `ports_ip` map.
@@ -47,21 +46,7 @@ pub fn usable() -> bool {
 }
 
 fn nft(script: &str) -> Result<String> {
-    let mut child = Command::new("nft")
-        .args(["-f", "-"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .map_err(|e| Error::Internal(format!("running nft (install the nftables package): {e}")))?;
-    if let Some(mut i) = child.stdin.take() {
-        i.write_all(script.as_bytes()).map_err(|e| Error::Internal(format!("writing to nft: {e}")))?;
-    }
-    let out = child.wait_with_output().map_err(|e| Error::Internal(format!("waiting for nft: {e}")))?;
-    if !out.status.success() {
-        return Err(Error::Internal(format!("nft failed: {} (script: {script:?})", String::from_utf8_lossy(&out.stderr).trim())));
-    }
-    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+    super::pipe("nft", &["-f", "-"], script)
 }
 
 /// The whole of `table ip <table>` for these bridges and published ports.
@@ -125,26 +110,18 @@ pub fn apply(table: &str, bridges: &[Bridge], ports: &[PortMap]) -> Result<()> {
 
 /// Maps published ports to a container: fails if a host port is taken.
 pub fn add_ports(table: &str, ports: &[PortMap]) -> Result<()> {
-    if ports.is_empty() {
-        return Ok(());
-    }
-    let mut s = String::new();
-    for p in ports {
-        s.push_str(&format!("create element ip {table} {} {{ {} }}\n", p.map(), p.element()));
-    }
-    nft(&s)?;
-    Ok(())
+    elements(ports, |p| format!("create element ip {table} {} {{ {} }}\n", p.map(), p.element()))
 }
 
 pub fn del_ports(table: &str, ports: &[PortMap]) -> Result<()> {
-    if ports.is_empty() {
-        return Ok(());
+    elements(ports, |p| format!("delete element ip {table} {} {{ {} }}\n", p.map(), p.key()))
+}
+
+/// One nft transaction of one statement per port.
+fn elements(ports: &[PortMap], statement: impl Fn(&PortMap) -> String) -> Result<()> {
+    if !ports.is_empty() {
+        nft(&ports.iter().map(statement).collect::<String>())?;
     }
-    let mut s = String::new();
-    for p in ports {
-        s.push_str(&format!("delete element ip {table} {} {{ {} }}\n", p.map(), p.key()));
-    }
-    nft(&s)?;
     Ok(())
 }
 
