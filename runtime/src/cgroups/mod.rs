@@ -58,18 +58,35 @@ pub fn relative_path(cgroups_path: Option<&str>, id: &str) -> Result<PathBuf> {
 }
 
 /// Creates `dir` and missing parents; records the directories it made.
-fn mkdir_p(dir: &Path, explain_who: &str, made: &mut Vec<PathBuf>) -> Result<()> {
-    if dir.is_dir() {
-        return Ok(());
+fn mkdir_p(dir: &Path, made: &mut Vec<PathBuf>) -> Result<()> {
+    mkdir_p_racing(dir, made, &mut |_| {})
+}
+
+/// `mkdir_p`, calling `before` just ahead of each mkdir; the tests use it to
+/// remove a parent at the worst moment.
+fn mkdir_p_racing(dir: &Path, made: &mut Vec<PathBuf>, before: &mut dyn FnMut(&Path)) -> Result<()> {
+    // Another container's delete removes a shared parent (`berth/`) once it
+    // is empty, so a parent seen a moment ago can be gone when the mkdir
+    // below runs: on ENOENT make the parents again, a bounded number of times.
+    let mut attempts = 0;
+    loop {
+        if dir.is_dir() {
+            return Ok(());
+        }
+        if let Some(parent) = dir.parent() {
+            mkdir_p_racing(parent, made, before)?;
+        }
+        before(dir);
+        explain::step("runtime", format!("mkdir {}", dir.display()), "a directory in a cgroup filesystem is a new cgroup");
+        match std::fs::create_dir(dir) {
+            Ok(()) => break,
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => return Ok(()),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound && attempts < 20 => attempts += 1,
+            Err(e) => return Err(Error::io(format!("creating cgroup {}", dir.display()), e)),
+        }
     }
-    if let Some(parent) = dir.parent() {
-        mkdir_p(parent, explain_who, made)?;
-    }
-    explain::step(explain_who, format!("mkdir {}", dir.display()), "a directory in a cgroup filesystem is a new cgroup");
-    match std::fs::create_dir(dir) {
-        Ok(()) => made.push(dir.to_path_buf()),
-        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => return Ok(()),
-        Err(e) => return Err(Error::io(format!("creating cgroup {}", dir.display()), e)),
+    if !made.iter().any(|m| m == dir) {
+        made.push(dir.to_path_buf());
     }
     // A v1 cpuset cgroup starts with empty cpus/mems and refuses tasks until
     // they are filled; copy the parent's, as cgroup.clone_children would.
@@ -100,7 +117,7 @@ impl Placement {
         let mut r = Ok(());
         if let Some(u) = &h.unified {
             let dir = u.join(rel);
-            r = mkdir_p(&dir, "runtime", &mut made);
+            r = mkdir_p(&dir, &mut made);
             p.unified = Some(dir);
         }
         for (controllers, mnt) in &h.v1 {
@@ -108,7 +125,7 @@ impl Placement {
                 break;
             }
             let dir = mnt.join(rel);
-            r = mkdir_p(&dir, "runtime", &mut made);
+            r = mkdir_p(&dir, &mut made);
             p.v1.push((controllers.clone(), dir));
         }
         p.created_parents = made.into_iter().filter(|d| !p.dirs().any(|leaf| leaf == d)).collect();
@@ -363,6 +380,28 @@ mod tests {
         std::fs::remove_file(root.join("freezer/a/b/freezer.state")).unwrap();
         p.remove().unwrap();
         assert!(!root.join("freezer/a").exists() && !root.join("pids/a").exists(), "parents made by create are removed");
+        std::fs::remove_dir_all(&root).unwrap();
+    }
+
+    #[test]
+    fn a_parent_removed_by_another_container_is_made_again() {
+        // Container A's delete removes the shared parent `berth/` it made,
+        // just as B, having seen that parent, makes its leaf below it.
+        let root = std::env::temp_dir().join(format!("berth-cg-race-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&root);
+        let leaf = root.join("pids/berth/b");
+        let mut made = Vec::new();
+        let mut removed = 0;
+        mkdir_p_racing(&leaf, &mut made, &mut |d| {
+            if d == leaf && removed < 3 {
+                removed += 1;
+                std::fs::remove_dir(d.parent().unwrap()).unwrap();
+            }
+        })
+        .expect("a vanished parent is made again");
+        assert_eq!(removed, 3);
+        assert!(leaf.is_dir());
+        assert_eq!(made.last(), Some(&leaf));
         std::fs::remove_dir_all(&root).unwrap();
     }
 }
