@@ -1,6 +1,6 @@
 //! One function per command: parse its flags, call the API, print as docker does.
 
-use std::io::{BufRead, Write};
+use std::io::{BufRead, IsTerminal, Write};
 
 use base64::Engine as _;
 use lexopt::prelude::*;
@@ -121,7 +121,7 @@ pub fn pull(c: &Client, mut p: lexopt::Parser) -> R {
         }
     }
     let name = name.ok_or_else(|| usage("pull", "\"berth pull\" requires exactly 1 argument.\n\nUsage:  berth pull [OPTIONS] NAME[:TAG|@DIGEST]"))?;
-    pull_named(c, &name, platform.as_deref(), quiet, &mut std::io::stdout().lock())
+    pull_named(c, &name, platform.as_deref(), quiet, &mut std::io::stdout().lock(), std::io::stdout().is_terminal())
 }
 
 /// Reads a streamed JSON-lines answer (pull progress, import), handing each
@@ -142,7 +142,8 @@ pub fn json_messages(resp: crate::http::Response, f: &mut dyn FnMut(&Value) -> a
 }
 
 /// Pulls `name`, printing progress lines (not progress ticks) to `out`.
-pub fn pull_named(c: &Client, name: &str, platform: Option<&str>, quiet: bool, out: &mut dyn Write) -> R {
+/// `tty`: `out` is a terminal, so layers get progress bars.
+pub fn pull_named(c: &Client, name: &str, platform: Option<&str>, quiet: bool, out: &mut dyn Write, tty: bool) -> R {
     let r = Reference::parse(name).map_err(|e| anyhow::anyhow!("{e}"))?;
     let (from, tag) = match (r.digest(), r.tag()) {
         (Some(d), _) => (r.repository(), d.to_string()),
@@ -158,19 +159,15 @@ pub fn pull_named(c: &Client, name: &str, platform: Option<&str>, quiet: bool, o
         headers.push(("X-Registry-Auth", a));
     }
     let resp = c.request("POST", &q, &headers)?.ok()?;
-    json_messages(resp, &mut |m| {
-        // Without a terminal there are no bars: progress ticks are dropped,
-        // as docker does when piped.
-        if quiet || m.get("progress").is_some() {
-            return Ok(());
-        }
-        let status = s(m, "status");
-        match m.get("id").and_then(Value::as_str) {
-            Some(id) => writeln!(out, "{id}: {status}")?,
-            None => writeln!(out, "{status}")?,
-        }
-        Ok(())
-    })?;
+    {
+        let mut shown = crate::progress::Display::new(out, tty);
+        json_messages(resp, &mut |m| {
+            if !quiet {
+                shown.message(m)?;
+            }
+            Ok(())
+        })?;
+    }
     let full = if r.digest().is_some() { r.to_string() } else { format!("{}:{tag}", r.repository()) };
     writeln!(out, "{full}")?;
     Ok(0)
@@ -208,17 +205,16 @@ pub fn push(c: &Client, mut p: lexopt::Parser) -> R {
     let headers = vec![("X-Registry-Auth", registry_auth(r.domain()).unwrap_or_else(|| base64::engine::general_purpose::URL_SAFE.encode("{}")))];
     let resp = c.request("POST", &path, &headers)?.ok()?;
     let mut out = std::io::stdout().lock();
-    json_messages(resp, &mut |m| {
-        if quiet || m.get("progress").is_some() || m.get("aux").is_some() {
-            return Ok(());
-        }
-        let status = s(m, "status");
-        match m.get("id").and_then(Value::as_str) {
-            Some(id) => writeln!(out, "{id}: {status}")?,
-            None => writeln!(out, "{status}")?,
-        }
-        Ok(())
-    })?;
+    let tty = std::io::stdout().is_terminal();
+    {
+        let mut shown = crate::progress::Display::new(&mut out, tty);
+        json_messages(resp, &mut |m| {
+            if !quiet && m.get("aux").is_none() {
+                shown.message(m)?;
+            }
+            Ok(())
+        })?;
+    }
     if quiet {
         writeln!(out, "{}", if all { r.familiar_repository() } else { format!("{}:{tag}", r.familiar_repository()) })?;
     }

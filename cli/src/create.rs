@@ -2,6 +2,8 @@
 //! ContainerCreate body the way docker's CLI builds it. A flag berth does
 //! not implement is refused here, by name, never dropped.
 
+use std::io::IsTerminal;
+
 use lexopt::prelude::*;
 use serde_json::{json, Map, Value};
 
@@ -468,7 +470,7 @@ pub fn create_container(c: &Client, o: &CreateOpts, auto_remove: bool) -> anyhow
         Ok(r) => r,
         Err(HttpError::Daemon(m)) if m.starts_with("No such image") => {
             eprintln!("Unable to find image '{}' locally", o.image);
-            crate::commands::pull_named(c, &o.image, None, false, &mut std::io::stderr().lock())?;
+            crate::commands::pull_named(c, &o.image, None, false, &mut std::io::stderr().lock(), std::io::stderr().is_terminal())?;
             c.post_json(&path, &b)?.ok()?
         }
         Err(e) => return Err(e.into()),

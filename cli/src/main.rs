@@ -15,6 +15,7 @@ mod http;
 mod import;
 mod lifecycle;
 mod login;
+mod progress;
 
 use std::path::PathBuf;
 
