@@ -8,7 +8,7 @@ use std::io::{Read, Write};
 use std::net::TcpListener;
 use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use berth_integration_tests::daemon::*;
 
@@ -52,6 +52,20 @@ enum Body {
     Full(Vec<u8>),
     /// Announces the whole length, sends only the first n bytes, hangs up.
     Truncated(Vec<u8>, usize),
+    /// As `Truncated` for a plain GET; a `Range: bytes=N-` GET gets a 206
+    /// with the rest, and N is recorded.
+    Flaky(Vec<u8>, usize, Arc<Mutex<Vec<usize>>>),
+}
+
+/// N of a `Range: bytes=N-` request header.
+fn range_start(req: &str) -> Option<usize> {
+    req.lines().find_map(|l| {
+        let (k, v) = l.split_once(':')?;
+        if !k.eq_ignore_ascii_case("range") {
+            return None;
+        }
+        v.trim().strip_prefix("bytes=")?.strip_suffix('-')?.parse().ok()
+    })
 }
 
 struct Fake {
@@ -90,6 +104,23 @@ impl Fake {
                         let _ = write!(c, "HTTP/1.1 200 OK\r\nContent-Type: {ct}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n", data.len());
                         c.write_all(&data[..*n])
                     }
+                    Some((ct, Body::Flaky(data, n, seen))) => match range_start(&req) {
+                        Some(from) if from < data.len() => {
+                            seen.lock().unwrap().push(from);
+                            let _ = write!(
+                                c,
+                                "HTTP/1.1 206 Partial Content\r\nContent-Type: {ct}\r\nContent-Range: bytes {from}-{}/{}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+                                data.len() - 1,
+                                data.len(),
+                                data.len() - from
+                            );
+                            c.write_all(&data[from..])
+                        }
+                        _ => {
+                            let _ = write!(c, "HTTP/1.1 200 OK\r\nContent-Type: {ct}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n", data.len());
+                            c.write_all(&data[..*n])
+                        }
+                    },
                     None => c.write_all(b"HTTP/1.1 404 Not Found\r\nContent-Type: application/json\r\nContent-Length: 58\r\nConnection: close\r\n\r\n{\"errors\":[{\"code\":\"MANIFEST_UNKNOWN\",\"message\":\"nope\"}]}"),
                 };
             }
@@ -194,4 +225,36 @@ fn lying_registry_loses_nothing() {
     let img = d.inspect(&format!("{reg}/evil:good"));
     let lower = img["GraphDriver"]["Data"]["LowerDir"].as_str().unwrap();
     assert_eq!(std::fs::read_to_string(std::path::Path::new(lower).join("etc/hello")).unwrap(), "hello\n");
+}
+
+/// A download cut half-way resumes with `Range` from what arrived instead of
+/// starting over, and the layer it unpacks is the whole one.
+#[test]
+fn a_broken_download_resumes_with_range() {
+    let d = Daemon::start("resume");
+    // Incompressible, so the gzip blob is big enough that part of it has
+    // gone through the unpacker when the connection drops.
+    let big: Vec<u8> = (0..4_000_000u64).map(|i| (i.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407) >> 33) as u8).collect();
+    let tar = tar_with("etc/big", &big);
+    let gz = pipe(&["gzip", "-c", "-n", "-1"], &tar);
+    let img = image(gz.clone(), None, None, sha(&tar));
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let mt = "application/vnd.oci.image.manifest.v1+json".to_string();
+    let mut routes = HashMap::new();
+    routes.insert("/v2/flaky/manifests/v1".to_string(), (mt, Body::Full(img.manifest)));
+    routes.insert(format!("/v2/flaky/blobs/sha256:{}", img.config_digest), ("application/octet-stream".into(), Body::Full(img.config)));
+    routes.insert(format!("/v2/flaky/blobs/sha256:{}", img.layer_digest), ("application/octet-stream".into(), Body::Flaky(gz.clone(), gz.len() / 2, seen.clone())));
+    let fake = Fake::start(routes);
+    let reference = format!("127.0.0.1:{}/flaky:v1", fake.port);
+    d.ok(&["pull", &reference]);
+    let ranges = seen.lock().unwrap().clone();
+    assert_eq!(ranges.len(), 1, "one ranged retry: {ranges:?}");
+    assert!(ranges[0] > 0 && ranges[0] <= gz.len() / 2, "resumed from {} of {} (cut at {})", ranges[0], gz.len(), gz.len() / 2);
+    let img = d.inspect(&reference);
+    let lower = img["GraphDriver"]["Data"]["LowerDir"].as_str().unwrap();
+    assert!(std::fs::read(std::path::Path::new(lower).join("etc/big")).unwrap() == big, "the unpacked file is the whole file");
+    let (blobs, _) = d.store_entries();
+    assert!(blobs.iter().all(|b| !b.starts_with(".tmp-")), "no partial left: {blobs:?}");
+    let hex = sha(&gz);
+    assert!(blobs.iter().any(|b| *b == hex), "the blob is stored whole: {blobs:?}");
 }

@@ -212,22 +212,28 @@ async fn pull_layer(store: &Arc<Store>, session: &Session, desc: &Descriptor, di
         layer_msg(progress, &id, "Pull complete");
         return Ok(size);
     }
+    let partial = store.partial_blob_path(&desc.digest);
     let mut attempt = 0;
     loop {
-        match download_layer(store, session, desc, diff, !have_layer, progress).await {
+        match download_layer(store, session, desc, diff, !have_layer, &partial, progress).await {
             Ok(size) => {
                 layer_msg(progress, &id, "Pull complete");
                 return Ok(if have_layer { dir_size_async(store, diff).await? } else { size });
             }
-            // A connection that broke mid-layer: start the layer again
-            // (the staging and temp blob of the failed try are gone).
+            // A connection that broke mid-layer: the bytes that came are
+            // kept in `partial` and the retry asks only for the rest (the
+            // staging directory of the failed try is gone; the unpacker
+            // reads the kept bytes again).
             Err(Error::Registry(e)) if attempt < 2 => {
                 tracing::warn!(layer = %desc.digest, error = %e, "layer download failed, retrying");
                 attempt += 1;
                 layer_msg(progress, &id, &format!("Retrying in {} seconds", attempt));
                 tokio::time::sleep(std::time::Duration::from_secs(attempt)).await;
             }
-            Err(e) => return Err(e),
+            Err(e) => {
+                let _ = std::fs::remove_file(&partial);
+                return Err(e);
+            }
         }
     }
 }
@@ -251,20 +257,47 @@ pub(crate) fn dir_size(p: &std::path::Path) -> u64 {
     n
 }
 
-async fn download_layer(store: &Arc<Store>, session: &Session, desc: &Descriptor, diff: &Digest, unpack_it: bool, progress: &Progress) -> Result<u64> {
+/// Downloads one layer blob, unpacking it as it streams. When `partial`
+/// holds the first bytes of an earlier try, only the rest is asked for
+/// (`Range`) and the unpacker reads the kept bytes first; a registry that
+/// does not serve the range sends the whole blob again.
+#[allow(clippy::too_many_arguments)]
+async fn download_layer(store: &Arc<Store>, session: &Session, desc: &Descriptor, diff: &Digest, unpack_it: bool, partial: &std::path::Path, progress: &Progress) -> Result<u64> {
     let id = desc.digest.short().to_string();
-    let resp = session.blob(&desc.digest).await?;
+    let kept = std::fs::metadata(partial).map(|m| m.len()).unwrap_or(0);
+    let mut resumed = None;
+    if kept > 0 && kept < desc.size {
+        if let Ok(Some(resp)) = session.blob_from(&desc.digest, kept).await {
+            let f = std::fs::File::open(partial).map_err(|e| Error::io("opening", partial, e))?;
+            tracing::info!(layer = %desc.digest, from = kept, "resuming the download");
+            resumed = Some((resp, f));
+        }
+    }
+    let (resp, prefix, mut got) = match resumed {
+        Some((resp, f)) => (resp, Some(f), kept),
+        None => {
+            let _ = std::fs::remove_file(partial);
+            (session.blob(&desc.digest).await?, None, 0)
+        }
+    };
     let (tx, rx) = mpsc::channel::<std::result::Result<Bytes, String>>(64);
     let worker = {
-        let (store, desc, diff) = (store.clone(), desc.clone(), diff.clone());
+        let (store, desc, diff, partial) = (store.clone(), desc.clone(), diff.clone(), partial.to_path_buf());
         tokio::task::spawn_blocking(move || {
-            let (size, _, _) = write_layer(&store, ChannelReader { rx, cur: Bytes::new() }, &desc, if unpack_it { Some(&diff) } else { None }, Some(()))?;
+            let rest = ChannelReader { rx, cur: Bytes::new() };
+            let unpack_to = if unpack_it { Some(&diff) } else { None };
+            let (size, _, _) = match prefix {
+                Some(f) => write_layer(&store, io::BufReader::with_capacity(1 << 20, f).chain(rest), &desc, unpack_to, Some(&partial))?,
+                None => write_layer(&store, rest, &desc, unpack_to, Some(&partial))?,
+            };
+            // Complete and committed: the kept prefix is not needed any more.
+            let _ = std::fs::remove_file(&partial);
             Ok::<_, Error>(size)
         })
     };
     let mut body = resp.into_body();
     let total = desc.size;
-    let (mut got, mut reported) = (0u64, 0u64);
+    let mut reported = got;
     let mut send_err = None;
     loop {
         let frame = match tokio::time::timeout(STALL_TIMEOUT, body.frame()).await {
@@ -382,31 +415,42 @@ impl<R: Read> Read for Tee<R> {
     }
 }
 
-/// Removes the temporary blob unless it was renamed into place.
-struct TempFile(Option<std::path::PathBuf>);
+/// The temporary blob unless it was renamed into place: removed, or, when
+/// `keep` names a path, moved there so a retry can resume after what was
+/// received. (The writer is dropped, so flushed, before this guard.)
+struct TempFile {
+    path: Option<std::path::PathBuf>,
+    keep: Option<std::path::PathBuf>,
+}
+
 impl Drop for TempFile {
     fn drop(&mut self) {
-        if let Some(p) = self.0.take() {
-            let _ = std::fs::remove_file(p);
+        if let Some(p) = self.path.take() {
+            let kept = self.keep.as_ref().is_some_and(|k| std::fs::rename(&p, k).is_ok());
+            if !kept {
+                let _ = std::fs::remove_file(p);
+            }
         }
     }
 }
 
-/// The blocking half: tee to a temp blob (`store_blob`), decompress, unpack
-/// into staging (if `diff` is given), check both digests, then commit blob
-/// and layer. Returns (unpacked size, blob digest, blob size).
-pub(crate) fn write_layer<R: Read + Send>(store: &Store, input: R, desc: &Descriptor, diff: Option<&Digest>, store_blob: Option<()>) -> Result<(u64, Digest, u64)> {
-    let mut guard = TempFile(None);
+/// The blocking half: tee to a temp blob (when `store_blob` says where a
+/// failed try leaves what it read), decompress, unpack into staging (if
+/// `diff` is given), check both digests, then commit blob and layer.
+/// Returns (unpacked size, blob digest, blob size).
+pub(crate) fn write_layer<R: Read + Send>(store: &Store, input: R, desc: &Descriptor, diff: Option<&Digest>, store_blob: Option<&std::path::Path>) -> Result<(u64, Digest, u64)> {
+    let mut guard = TempFile { path: None, keep: None };
     let file = match store_blob {
-        Some(()) => {
+        Some(keep) => {
             let p = store.temp_blob_path(&desc.digest);
             let f = std::fs::File::create(&p).map_err(|e| Error::io("creating", &p, e))?;
-            guard.0 = Some(p.clone());
+            guard.path = Some(p.clone());
+            guard.keep = Some(keep.to_path_buf());
             Some(io::BufWriter::with_capacity(1 << 20, f))
         }
         None => None,
     };
-    let path = guard.0.clone().unwrap_or_else(|| store.blob_path(&desc.digest));
+    let path = guard.path.clone().unwrap_or_else(|| store.blob_path(&desc.digest));
     let mut tee = Tee { inner: input, file, hasher: Hasher::new(), path };
     let mut staged = None;
     let mut size = 0;
@@ -464,7 +508,7 @@ pub(crate) fn write_layer<R: Read + Send>(store: &Store, input: R, desc: &Descri
         let f = f.into_inner().map_err(|e| Error::io("writing", &path, e.into_error()))?;
         f.sync_all().map_err(|e| Error::io("syncing", &path, e))?;
         store.commit_blob(&path, &desc.digest)?;
-        guard.0 = None;
+        guard.path = None;
     }
     if let Some((s, diff, len)) = staged {
         s.commit()?;

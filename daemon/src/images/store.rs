@@ -184,6 +184,13 @@ impl Store {
         self.root.join("blobs/sha256").join(format!("{TEMP_PREFIX}{}-{}-{}", d.hex(), std::process::id(), N.fetch_add(1, Ordering::Relaxed)))
     }
 
+    /// Where the bytes of an interrupted download of `d` wait for a ranged
+    /// retry. Only this daemon's run uses it: `sweep` removes it at start,
+    /// since nothing records how far such a file was written before a crash.
+    pub fn partial_blob_path(&self, d: &Digest) -> PathBuf {
+        self.root.join("blobs/sha256").join(format!("{TEMP_PREFIX}partial-{}", d.hex()))
+    }
+
     /// A temporary path in the blob directory for content whose digest is
     /// not known yet (an upload being received); swept like any other.
     pub fn temp_upload_path(&self, what: &str) -> PathBuf {

@@ -200,16 +200,13 @@ impl Session {
     }
 
     /// A GET with auth, retries and redirects; returns a 2xx response.
-    async fn get(&self, url: Url, accept: Option<String>, what: &str) -> Result<Response<Incoming>> {
+    async fn get(&self, url: Url, extra: &[(&'static str, String)], what: &str) -> Result<Response<Incoming>> {
         let mut url = url;
         let mut authed = false;
         let mut redirects = 0;
         let mut attempt = 0;
         loop {
-            let mut headers = Vec::new();
-            if let Some(a) = &accept {
-                headers.push(("accept", a.clone()));
-            }
+            let mut headers = extra.to_vec();
             // Credentials only go to the registry itself, not to where it redirects.
             if url.authority() == self.base.authority() {
                 if let Some(h) = self.auth.header().await {
@@ -264,7 +261,7 @@ impl Session {
     /// A manifest or index by tag or digest, verified when asked by digest.
     pub async fn manifest(&self, reference: &str) -> Result<Fetched> {
         let what = format!("{}/{}:{reference}", self.domain, self.repo);
-        let resp = self.get(self.url(&format!("manifests/{reference}")), Some(MANIFEST_ACCEPT.join(", ")), &what).await?;
+        let resp = self.get(self.url(&format!("manifests/{reference}")), &[("accept", MANIFEST_ACCEPT.join(", "))], &what).await?;
         let ct = resp.headers().get("content-type").and_then(|v| v.to_str().ok()).map(str::to_string);
         let header_digest = resp.headers().get("docker-content-digest").and_then(|v| v.to_str().ok()).map(str::to_string);
         let body = Limited::collect(resp.into_body(), MAX_MANIFEST_SIZE).await?;
@@ -289,12 +286,40 @@ impl Session {
 
     /// A blob as a streaming response.
     pub async fn blob(&self, d: &Digest) -> Result<Response<Incoming>> {
-        self.get(self.url(&format!("blobs/{d}")), None, &format!("blob {d}")).await
+        self.get(self.url(&format!("blobs/{d}")), &[], &format!("blob {d}")).await
     }
+
+    /// The rest of a blob from byte `from` on, or `None` when the registry
+    /// (or where it redirects) does not serve that range: the caller then
+    /// reads the blob from the start.
+    pub async fn blob_from(&self, d: &Digest, from: u64) -> Result<Option<Response<Incoming>>> {
+        let resp = self.get(self.url(&format!("blobs/{d}")), &[("range", format!("bytes={from}-"))], &format!("blob {d}")).await?;
+        let starts_there = resp.status() == StatusCode::PARTIAL_CONTENT
+            && resp.headers().get("content-range").and_then(|v| v.to_str().ok()).and_then(content_range_start) == Some(from);
+        Ok(starts_there.then_some(resp))
+    }
+}
+
+/// The first byte of `Content-Range: bytes FIRST-LAST/TOTAL`.
+fn content_range_start(v: &str) -> Option<u64> {
+    v.trim().strip_prefix("bytes ")?.split_once('-')?.0.trim().parse().ok()
 }
 
 pub struct Fetched {
     pub body: Bytes,
     pub content_type: Option<String>,
     pub digest: Digest,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::content_range_start;
+
+    #[test]
+    fn content_range_first_byte() {
+        assert_eq!(content_range_start("bytes 1000-4999/5000"), Some(1000));
+        assert_eq!(content_range_start("bytes 0-0/1"), Some(0));
+        assert_eq!(content_range_start("bytes */5000"), None);
+        assert_eq!(content_range_start("items 1-2/3"), None);
+    }
 }
