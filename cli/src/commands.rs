@@ -109,19 +109,50 @@ fn registry_auth(domain: &str) -> Option<String> {
 }
 
 pub fn pull(c: &Client, mut p: lexopt::Parser) -> R {
-    let (mut platform, mut quiet, mut name) = (None, false, None);
+    let (mut platform, mut quiet, mut name, mut all) = (None, false, None, false);
     while let Some(a) = p.next().map_err(|e| usage("pull", e.to_string()))? {
         match a {
             Long("platform") => platform = Some(p.value()?.string()?),
             Short('q') | Long("quiet") => quiet = true,
+            Short('a') | Long("all-tags") => all = true,
             Value(v) if name.is_none() => name = Some(v.string()?),
             Value(v) => return Err(usage("pull", format!("\"berth pull\" requires exactly 1 argument, got also {v:?}"))),
-            Short('a') | Long("all-tags") => return Err(usage("pull", "--all-tags is not supported yet")),
             o => return Err(usage("pull", o.unexpected().to_string())),
         }
     }
     let name = name.ok_or_else(|| usage("pull", "\"berth pull\" requires exactly 1 argument.\n\nUsage:  berth pull [OPTIONS] NAME[:TAG|@DIGEST]"))?;
-    pull_named(c, &name, platform.as_deref(), quiet, &mut std::io::stdout().lock(), std::io::stdout().is_terminal())
+    let (mut out, tty) = (std::io::stdout().lock(), std::io::stdout().is_terminal());
+    if !all {
+        return pull_named(c, &name, platform.as_deref(), quiet, &mut out, tty);
+    }
+    // Every tag: the API's create without a tag, as docker's CLI asks it.
+    let r = Reference::parse_name_only(&name).map_err(|e| anyhow::anyhow!("{e}"))?;
+    if r.tag().is_some() || r.digest().is_some() {
+        return Err(usage("pull", "tag can't be used with --all-tags/-a"));
+    }
+    let mut q = format!("/images/create?fromImage={}", encode_query(&r.repository()));
+    if let Some(pl) = &platform {
+        q.push_str(&format!("&platform={}", encode_query(pl)));
+    }
+    stream_pull(c, &q, r.domain(), quiet, &mut out, tty)?;
+    writeln!(out, "{}", r.repository())?;
+    Ok(0)
+}
+
+/// Sends a pull and shows its progress stream until it ends.
+fn stream_pull(c: &Client, q: &str, domain: &str, quiet: bool, out: &mut dyn Write, tty: bool) -> anyhow::Result<()> {
+    let mut headers = Vec::new();
+    if let Some(a) = registry_auth(domain) {
+        headers.push(("X-Registry-Auth", a));
+    }
+    let resp = c.request("POST", q, &headers)?.ok()?;
+    let mut shown = crate::progress::Display::new(out, tty);
+    json_messages(resp, &mut |m| {
+        if !quiet {
+            shown.message(m)?;
+        }
+        Ok(())
+    })
 }
 
 /// Reads a streamed JSON-lines answer (pull progress, import), handing each
@@ -154,20 +185,7 @@ pub fn pull_named(c: &Client, name: &str, platform: Option<&str>, quiet: bool, o
     if let Some(pl) = platform {
         q.push_str(&format!("&platform={}", encode_query(pl)));
     }
-    let mut headers = Vec::new();
-    if let Some(a) = registry_auth(r.domain()) {
-        headers.push(("X-Registry-Auth", a));
-    }
-    let resp = c.request("POST", &q, &headers)?.ok()?;
-    {
-        let mut shown = crate::progress::Display::new(out, tty);
-        json_messages(resp, &mut |m| {
-            if !quiet {
-                shown.message(m)?;
-            }
-            Ok(())
-        })?;
-    }
+    stream_pull(c, &q, r.domain(), quiet, out, tty)?;
     let full = if r.digest().is_some() { r.to_string() } else { format!("{}:{tag}", r.repository()) };
     writeln!(out, "{full}")?;
     Ok(0)

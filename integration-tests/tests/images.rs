@@ -116,6 +116,48 @@ fn pull_busybox_every_encoding() {
     assert_store_consistent(&d);
 }
 
+/// `pull -a` pulls every tag the registry lists, in one stream; the last
+/// status names the repository, as docker's does.
+#[test]
+fn pull_all_tags() {
+    let reg = registry();
+    let d = Daemon::start("alltags");
+    let out = d.ok(&["pull", "-a", &format!("{reg}/busybox")]);
+    for tag in ["latest", "zstd", "uncompressed", "docker"] {
+        assert!(out.contains(&format!("{tag}: Pulling from busybox")), "{tag}: {out}");
+        assert_eq!(d.ok(&["images", "-q", &format!("{reg}/busybox:{tag}")]).trim().len(), 12, "{tag} is listed");
+    }
+    assert!(out.contains(&format!("Status: Downloaded newer image for {reg}/busybox\n")), "{out}");
+    assert_eq!(out.lines().last(), Some(format!("{reg}/busybox").as_str()), "{out}");
+    // One image under four names.
+    assert_eq!(d.ok(&["images", "-q"]).trim().lines().count(), 1);
+    let again = d.ok(&["pull", "--all-tags", &format!("{reg}/busybox")]);
+    assert!(again.contains(&format!("Status: Image is up to date for {reg}/busybox\n")), "{again}");
+    assert!(d.fails(&["pull", "-a", &format!("{reg}/busybox:latest")]).contains("tag can't be used with --all-tags/-a"));
+    assert!(d.fails(&["pull", "-a", &format!("{reg}/no-such-repo")]).contains("not found"));
+    assert_store_consistent(&d);
+}
+
+/// On a terminal, each layer's line carries a bar rewritten in place
+/// (escape sequences move the cursor); piped, there are no bars at all.
+#[test]
+fn pull_progress_bars_on_a_terminal() {
+    let reg = registry();
+    let d = Daemon::start("bars");
+    let mut pty = berth_integration_tests::pty::Pty::spawn({
+        let mut c = d.berth_cmd();
+        c.args(["pull", &format!("{reg}/layers")]);
+        c
+    });
+    assert_eq!(pty.wait(std::time::Duration::from_secs(120)), Some(0), "{}", pty.text());
+    let shown = pty.text();
+    assert!(shown.contains("Downloading [") && shown.contains("=>") && shown.contains("Pull complete"), "{shown}");
+    assert!(shown.contains("\x1b[2K") && shown.contains("A\x1b[2K\r"), "lines rewritten in place: {shown:?}");
+    d.ok(&["rmi", &format!("{reg}/layers")]);
+    let piped = d.ok(&["pull", &format!("{reg}/layers")]);
+    assert!(!piped.contains("Downloading [") && !piped.contains('\x1b') && piped.contains(": Pull complete"), "{piped}");
+}
+
 #[test]
 fn layers_unpack_like_umoci() {
     let reg = registry();

@@ -252,15 +252,22 @@ pub fn history(s: &State, name: &str) -> Result<hyper::Response<Body>> {
     Ok(json(StatusCode::OK, &Value::Array(out)))
 }
 
-/// The reference a `create` asks for: `fromImage` with `tag` (a tag or a digest).
-fn pull_reference(q: &Query) -> Result<Reference> {
-    let from = q.get("fromImage").filter(|f| !f.is_empty()).ok_or_else(|| Error::BadParameter("fromImage is required (import with fromSrc is not supported yet)".into()))?;
+/// What a `create` asks for: `fromImage` with `tag` (a tag or a digest).
+enum PullRef {
+    One(Reference),
+    /// A repository with no tag or digest anywhere: as the API says,
+    /// every tag (`pull -a`).
+    AllTags(Reference),
+}
+
+fn pull_reference(q: &Query) -> Result<PullRef> {
+    let from = q.get("fromImage").filter(|f| !f.is_empty()).ok_or_else(|| Error::BadParameter("fromImage is required (or fromSrc=- to import)".into()))?;
     let base = Reference::parse_name_only(from)?;
     Ok(match q.get("tag").filter(|t| !t.is_empty()) {
-        Some(t) if t.starts_with("sha256:") => base.with_digest(Digest::parse(t)?),
-        Some(t) => base.with_tag(t)?,
-        None if base.tag().is_none() && base.digest().is_none() => base.with_tag(oci_image::reference::DEFAULT_TAG)?,
-        None => base,
+        Some(t) if t.starts_with("sha256:") => PullRef::One(base.with_digest(Digest::parse(t)?)),
+        Some(t) => PullRef::One(base.with_tag(t)?),
+        None if base.tag().is_none() && base.digest().is_none() => PullRef::AllTags(base),
+        None => PullRef::One(base),
     })
 }
 
@@ -269,23 +276,44 @@ pub async fn create(s: Arc<State>, q: &Query, req: Request<Incoming>) -> Result<
         return import(s, q, req).await;
     }
     q.only(&["fromImage", "tag", "platform"])?;
-    let r = pull_reference(q)?;
     let platform = q.get("platform").filter(|p| !p.is_empty()).map(Platform::parse).transpose()?;
     let creds = registry_auth(&req)?;
-    let resolved = pull::resolve(&s.registry, r, platform, creds).await?;
     let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
     let store = s.store.clone();
     let n = s.cfg.max_concurrent_downloads;
+    // What fails before the stream starts gets a real status: the first
+    // image resolved, or for all tags the tag list.
+    let pulling = match pull_reference(q)? {
+        PullRef::One(r) => {
+            let resolved = pull::resolve(&s.registry, r, platform, creds).await?;
+            let tx = tx.clone();
+            futures_boxed(async move { pull::run(store, resolved, tx, n).await })
+        }
+        PullRef::AllTags(base) => {
+            let tags = crate::registry::Session::tags(&s.registry, &base, creds.clone().or_else(|| Credentials::from_docker_config(base.domain()))).await?;
+            if tags.is_empty() {
+                return Err(Error::NotFound(format!("{}: the repository has no tags", base.familiar())));
+            }
+            let (reg, tx) = (s.registry.clone(), tx.clone());
+            futures_boxed(async move { pull::run_all_tags(store, reg, base, tags, platform, creds, tx, n).await })
+        }
+    };
     // The pull goes on even if the client hangs up: what it fetched is
     // then already in the store for the next try.
     tokio::spawn(async move {
-        if let Err(e) = pull::run(store, resolved, tx.clone(), n).await {
+        if let Err(e) = pulling.await {
             tracing::warn!(error = %e.chain(), "pull failed");
             let m = e.chain();
             pull::emit(&tx, json!({"errorDetail": {"message": m}, "error": m}));
         }
     });
     Ok(stream(rx))
+}
+
+type PullTask = std::pin::Pin<Box<dyn std::future::Future<Output = Result<()>> + Send>>;
+
+fn futures_boxed(f: impl std::future::Future<Output = Result<()>> + Send + 'static) -> PullTask {
+    Box::pin(f)
 }
 
 /// `POST /images/create?fromSrc=-`: the body is a rootfs tarball (docker
@@ -494,13 +522,16 @@ mod tests {
         assert!(glob("busy*", "busybox"));
         assert!(glob("*box:latest", "busybox:latest"));
         assert!(!glob("busy", "busybox"));
-        let q = Query::parse(Some("fromImage=busybox&tag=zstd"));
-        assert_eq!(pull_reference(&q).unwrap().to_string(), "docker.io/library/busybox:zstd");
-        let q = Query::parse(Some("fromImage=127.0.0.1:5000/busybox"));
-        assert_eq!(pull_reference(&q).unwrap().to_string(), "127.0.0.1:5000/busybox:latest");
+        let shown = |q: &str| match pull_reference(&Query::parse(Some(q))).unwrap() {
+            PullRef::One(r) => r.to_string(),
+            PullRef::AllTags(r) => format!("all tags of {r}"),
+        };
+        assert_eq!(shown("fromImage=busybox&tag=zstd"), "docker.io/library/busybox:zstd");
+        assert_eq!(shown("fromImage=busybox:1.36"), "docker.io/library/busybox:1.36");
+        assert_eq!(shown("fromImage=127.0.0.1:5000/busybox"), "all tags of 127.0.0.1:5000/busybox");
+        assert_eq!(shown("fromImage=127.0.0.1:5000/busybox&tag="), "all tags of 127.0.0.1:5000/busybox");
         let d = "sha256:2cf24dba5fb0a30e26e83b2ac5b9e29e1b161e5c1fa7425e73043362938b9824";
-        let q = Query::parse(Some(&format!("fromImage=busybox&tag={d}")));
-        assert_eq!(pull_reference(&q).unwrap().to_string(), format!("docker.io/library/busybox@{d}"));
+        assert_eq!(shown(&format!("fromImage=busybox&tag={d}")), format!("docker.io/library/busybox@{d}"));
         assert!(pull_reference(&Query::parse(Some("tag=x"))).is_err());
     }
 }

@@ -91,14 +91,43 @@ impl Resolved {
 
 /// Runs the pull to the end, reporting as docker does.
 pub async fn run(store: Arc<Store>, res: Resolved, progress: Progress, concurrency: usize) -> Result<()> {
+    let (up_to_date, what) = run_one(&store, res, &progress, concurrency).await?;
+    emit_status(&progress, up_to_date, &what);
+    Ok(())
+}
+
+/// `pull -a`: every tag of `base`'s repository (listed by `tags`), one after
+/// the other in one progress stream; each tag is resolved only when its turn
+/// comes, so an error stops the pull there with the earlier tags kept. The
+/// final status names the repository, as docker's does.
+pub async fn run_all_tags(store: Arc<Store>, reg: RegistryConfig, base: Reference, tags: Vec<String>, platform: Option<Platform>, creds: Option<Credentials>, progress: Progress, concurrency: usize) -> Result<()> {
+    let mut all_up_to_date = true;
+    for t in tags {
+        let res = resolve(&reg, base.with_tag(&t)?, platform.clone(), creds.clone()).await?;
+        let (up_to_date, _) = run_one(&store, res, &progress, concurrency).await?;
+        all_up_to_date &= up_to_date;
+    }
+    emit_status(&progress, all_up_to_date, &base.familiar());
+    Ok(())
+}
+
+fn emit_status(progress: &Progress, up_to_date: bool, what: &str) {
+    let status = if up_to_date { format!("Status: Image is up to date for {what}") } else { format!("Status: Downloaded newer image for {what}") };
+    emit(progress, json!({"status": status}));
+}
+
+/// One image, its blobs pinned against the collector while it is pulled.
+/// Returns whether the reference already named this image, and the name
+/// the status line gives it.
+async fn run_one(store: &Arc<Store>, res: Resolved, progress: &Progress, concurrency: usize) -> Result<(bool, String)> {
     let pins = res.pins();
     store.pin(&pins);
-    let r = run_pinned(&store, res, &progress, concurrency).await;
+    let r = run_pinned(store, res, progress, concurrency).await;
     store.unpin(&pins);
     r
 }
 
-async fn run_pinned(store: &Arc<Store>, res: Resolved, progress: &Progress, concurrency: usize) -> Result<()> {
+async fn run_pinned(store: &Arc<Store>, res: Resolved, progress: &Progress, concurrency: usize) -> Result<(bool, String)> {
     let r = &res.reference;
     emit(progress, json!({"status": format!("Pulling from {}", r.path()), "id": r.tag().map(str::to_string).unwrap_or_else(|| r.manifest_reference())}));
     let (mdigest, mbody, manifest) = &res.manifest;
@@ -159,9 +188,7 @@ async fn run_pinned(store: &Arc<Store>, res: Resolved, progress: &Progress, conc
     tracing::info!(reference = %r, digest = %top_digest, "pulled");
     emit(progress, json!({"status": format!("Digest: {top_digest}")}));
     let what = if r.tag().is_some() { r.familiar() } else { r.with_digest(top_digest).familiar() };
-    let status = if up_to_date { format!("Status: Image is up to date for {what}") } else { format!("Status: Downloaded newer image for {what}") };
-    emit(progress, json!({"status": status}));
-    Ok(())
+    Ok((up_to_date, what))
 }
 
 fn human(n: u64) -> String {

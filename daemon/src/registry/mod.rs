@@ -36,6 +36,9 @@ const HEADERS_TIMEOUT: Duration = Duration::from_secs(60);
 pub const STALL_TIMEOUT: Duration = Duration::from_secs(60);
 const ATTEMPTS: u32 = 4;
 const UPLOAD_TIMEOUT: Duration = Duration::from_secs(3600);
+/// A tag list or catalog longer than this many pages is refused rather
+/// than followed forever.
+const MAX_TAG_PAGES: usize = 1000;
 
 #[derive(Debug, Clone, Default)]
 pub struct RegistryConfig {
@@ -176,12 +179,28 @@ impl Session {
     /// Finds the first endpoint that answers for `r` (mirrors first for
     /// docker.io) and fetches the manifest there.
     pub async fn open(cfg: &RegistryConfig, r: &Reference, creds: Option<Credentials>) -> Result<(Session, Fetched)> {
+        let reference = r.manifest_reference();
+        Session::first_answer(cfg, r, creds, |s| {
+            let reference = reference.clone();
+            Box::pin(async move { s.manifest(&reference).await })
+        }).await
+    }
+
+    /// Every tag of `r`'s repository, from the first endpoint that answers.
+    pub async fn tags(cfg: &RegistryConfig, r: &Reference, creds: Option<Credentials>) -> Result<Vec<String>> {
+        Session::first_answer(cfg, r, creds, |s| Box::pin(async move { s.tag_list().await })).await.map(|(_, t)| t)
+    }
+
+    /// Asks `ask` of each endpoint in turn (mirrors first for docker.io)
+    /// until one answers.
+    async fn first_answer<T>(cfg: &RegistryConfig, r: &Reference, creds: Option<Credentials>, ask: impl for<'a> Fn(&'a Session) -> std::pin::Pin<Box<dyn std::future::Future<Output = Result<T>> + Send + 'a>>) -> Result<(Session, T)> {
         let mut last = None;
         for ep in cfg.endpoints(r.domain()) {
             let base = Url::parse(&ep).map_err(Error::Registry)?;
             let is_mirror = r.domain() == oci_image::reference::DEFAULT_DOMAIN && !ep.ends_with("registry-1.docker.io");
             let s = Session { base, domain: r.domain().to_string(), repo: r.path().to_string(), auth: auth::Auth::new(creds.clone()) };
-            match s.manifest(&r.manifest_reference()).await {
+            let answer = ask(&s).await;
+            match answer {
                 Ok(m) => return Ok((s, m)),
                 // A mirror that fails is skipped, as dockerd does; the
                 // registry itself is the last word.
@@ -193,6 +212,30 @@ impl Session {
             }
         }
         Err(last.unwrap_or_else(|| Error::Registry(format!("no endpoint for {}", r.domain()))))
+    }
+
+    /// `GET /v2/<name>/tags/list`, page after page as the registry's
+    /// `Link: <...>; rel="next"` headers lead.
+    async fn tag_list(&self) -> Result<Vec<String>> {
+        let what = format!("{}/{} tags", self.domain, self.repo);
+        let mut url = self.url("tags/list");
+        let mut tags = Vec::new();
+        for _ in 0..MAX_TAG_PAGES {
+            let resp = self.get(url.clone(), &[("accept", "application/json".into())], &what).await?;
+            let next = resp.headers().get("link").and_then(|v| v.to_str().ok()).and_then(next_link).map(str::to_string);
+            let body = Limited::collect(resp.into_body(), MAX_MANIFEST_SIZE).await?;
+            let page: serde_json::Value = serde_json::from_slice(&body).map_err(|e| Error::Registry(format!("{what}: malformed tag list: {e}")))?;
+            match page.get("tags") {
+                Some(serde_json::Value::Array(a)) => tags.extend(a.iter().filter_map(|t| t.as_str().map(str::to_string))),
+                Some(serde_json::Value::Null) | None => {}
+                Some(_) => return Err(Error::Registry(format!("{what}: malformed tag list: \"tags\" is not a list"))),
+            }
+            match next {
+                Some(l) => url = url.resolve(&l).map_err(Error::Registry)?,
+                None => return Ok(tags),
+            }
+        }
+        Err(Error::Registry(format!("{what}: more than {MAX_TAG_PAGES} pages")))
     }
 
     fn url(&self, tail: &str) -> Url {
@@ -300,6 +343,16 @@ impl Session {
     }
 }
 
+/// The target of the `rel="next"` entry of a `Link` header (RFC 8288), as
+/// the distribution spec pages tag lists and catalogs.
+fn next_link(v: &str) -> Option<&str> {
+    v.split(',').find_map(|entry| {
+        let (target, params) = entry.trim().split_once(';')?;
+        let is_next = params.split(';').any(|p| matches!(p.trim().split_once('='), Some((k, v)) if k.trim() == "rel" && v.trim().trim_matches('"') == "next"));
+        is_next.then(|| target.trim().trim_start_matches('<').trim_end_matches('>'))
+    })
+}
+
 /// The first byte of `Content-Range: bytes FIRST-LAST/TOTAL`.
 fn content_range_start(v: &str) -> Option<u64> {
     v.trim().strip_prefix("bytes ")?.split_once('-')?.0.trim().parse().ok()
@@ -313,7 +366,14 @@ pub struct Fetched {
 
 #[cfg(test)]
 mod tests {
-    use super::content_range_start;
+    use super::{content_range_start, next_link};
+
+    #[test]
+    fn link_header_next_page() {
+        assert_eq!(next_link(r#"</v2/busybox/tags/list?last=b&n=2>; rel="next""#), Some("/v2/busybox/tags/list?last=b&n=2"));
+        assert_eq!(next_link(r#"<https://r/x?a=1>; rel="prev", <https://r/x?a=3>; rel=next"#), Some("https://r/x?a=3"));
+        assert_eq!(next_link(r#"</x>; rel="prev""#), None);
+    }
 
     #[test]
     fn content_range_first_byte() {
