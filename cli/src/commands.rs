@@ -96,7 +96,7 @@ fn human_mem(n: u64) -> String {
 }
 
 /// `X-Registry-Auth` from `$DOCKER_CONFIG/config.json` or `~/.docker/config.json`.
-fn registry_auth(domain: &str) -> Option<String> {
+pub(crate) fn registry_auth(domain: &str) -> Option<String> {
     let cfg: Value = serde_json::from_slice(&std::fs::read(crate::login::config_path()?).ok()?).ok()?;
     let auths = cfg.get("auths")?.as_object()?;
     let mut keys = vec![domain.to_string(), format!("https://{domain}"), format!("http://{domain}")];

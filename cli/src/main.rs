@@ -16,6 +16,7 @@ mod import;
 mod lifecycle;
 mod login;
 mod progress;
+mod search;
 
 use std::path::PathBuf;
 
@@ -54,6 +55,7 @@ Commands:
   network     Manage networks (create, ls, inspect, rm, prune, connect, disconnect)
   images      List images
   pull        Download an image from a registry
+  search      Search a registry's catalog for images
   push        Upload an image to a registry
   login       Log in to a registry
   logout      Log out from a registry
@@ -170,6 +172,7 @@ fn run() -> anyhow::Result<i32> {
         "info" => commands::info(&c, p),
         "images" => commands::images(&c, p),
         "pull" | "image-pull" => commands::pull(&c, p),
+        "search" => search::search(&c, p),
         "rmi" => commands::rmi(&c, p),
         "tag" | "image-tag" => commands::tag(&c, p),
         "image-inspect" => commands::inspect(&c, p),

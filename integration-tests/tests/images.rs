@@ -231,6 +231,39 @@ fn auth_registry_with_and_without_credentials() {
     let o = d.berth_cmd().env("DOCKER_CONFIG", &cfg).args(["pull", &image]).output().unwrap();
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     assert_eq!(d.inspect(&format!("{reg}/private/multiarch"))["Architecture"], "arm");
+    // The catalog needs the credentials too.
+    assert!(d.fails(&["search", &format!("{reg}/")]).contains("authentication required"));
+    let o = d.berth_cmd().env("DOCKER_CONFIG", &cfg).args(["search", "--format", "{{.Name}}", &format!("{reg}/private")]).output().unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let names = String::from_utf8_lossy(&o.stdout);
+    assert!(names.lines().any(|l| l == format!("{reg}/private/busybox")), "{names}");
+}
+
+/// `search` looks through the catalog of the registry the term names.
+#[test]
+fn search_the_catalog() {
+    let reg = registry();
+    let d = Daemon::start("search");
+    let table = d.ok(&["search", &format!("{reg}/")]);
+    let mut lines = table.lines();
+    let header = lines.next().unwrap();
+    assert!(header.starts_with("NAME") && header.contains("DESCRIPTION") && header.contains("STARS") && header.contains("OFFICIAL"), "{table}");
+    let names: Vec<&str> = lines.filter_map(|l| l.split_whitespace().next()).collect();
+    for repo in ["busybox", "layers", "multiarch", "webapp"] {
+        assert!(names.contains(&format!("{reg}/{repo}").as_str()), "{repo}: {table}");
+    }
+    assert_eq!(d.ok(&["search", "--format", "{{.Name}}", &format!("{reg}/MULTI")]).trim(), format!("{reg}/multiarch"));
+    assert_eq!(d.ok(&["search", "--limit", "2", "--format", "{{.Name}}", &format!("{reg}/")]).lines().count(), 2);
+    let j: Value = serde_json::from_str(d.ok(&["search", "--format", "json", &format!("{reg}/webapp")]).trim()).unwrap();
+    assert_eq!(j["Name"], format!("{reg}/webapp").as_str());
+    assert_eq!(j["StarCount"], 0);
+    // Nothing in a catalog is official or starred.
+    assert!(d.ok(&["search", "--format", "{{.Name}}", "-f", "is-official=true", &format!("{reg}/")]).trim().is_empty());
+    assert!(d.ok(&["search", "--format", "{{.Name}}", "--filter", "stars=1", &format!("{reg}/")]).trim().is_empty());
+    assert!(d.fails(&["search", "-f", "nope=1", &format!("{reg}/")]).contains("invalid filter"));
+    assert!(d.fails(&["search", "--limit", "101", &format!("{reg}/")]).contains("must be in range [1, 100]"));
+    assert!(d.fails(&["search", "busybox"]).contains("searching Docker Hub is not supported"));
+    assert!(d.fails(&["search"]).contains("requires exactly 1 argument"));
 }
 
 #[test]

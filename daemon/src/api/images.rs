@@ -32,7 +32,7 @@ fn glob(pat: &str, s: &str) -> bool {
 
 /// `filters` as JSON: `{"dangling":["true"]}` or the old `{"dangling":{"true":true}}`;
 /// only the keys in `allowed`.
-fn raw_filters(q: &Query, allowed: &[&str]) -> Result<Vec<(String, String)>> {
+pub(super) fn raw_filters(q: &Query, allowed: &[&str]) -> Result<Vec<(String, String)>> {
     let Some(raw) = q.get("filters").filter(|f| !f.is_empty()) else { return Ok(vec![]) };
     let v: Value = serde_json::from_str(raw).map_err(|e| Error::BadParameter(format!("invalid filters: {e}")))?;
     let obj = v.as_object().ok_or_else(|| Error::BadParameter("invalid filters: expected an object".into()))?;
@@ -440,7 +440,7 @@ pub async fn load(s: Arc<State>, q: &Query, req: Request<Incoming>) -> Result<hy
     Ok(stream(rx))
 }
 
-fn registry_auth(req: &Request<Incoming>) -> Result<Option<Credentials>> {
+pub(super) fn registry_auth(req: &Request<Incoming>) -> Result<Option<Credentials>> {
     match req.headers().get("x-registry-auth").and_then(|v| v.to_str().ok()) {
         Some(h) => Credentials::from_header(h),
         None => Ok(None),

@@ -9,6 +9,7 @@ mod hijack;
 mod images;
 mod lifecycle;
 mod networks;
+mod search;
 mod system;
 mod volumes;
 
@@ -233,6 +234,7 @@ async fn route(state: Arc<State>, req: Request<Incoming>) -> Result<Response<Bod
         (&Method::GET, "/info") => system::info(&state),
         (&Method::GET, "/events") => events::events(state, &q).await,
         (&Method::GET, "/images/json") => images::list(&state, &q),
+        (&Method::GET, "/images/search") => search::search(state, &q, &req).await,
         (&Method::POST, "/images/create") => images::create(state, &q, req).await,
         (&Method::GET, "/images/get") => images::save(state, q.all("names"), &q).await,
         (&Method::POST, "/images/load") => images::load(state, &q, req).await,

@@ -180,7 +180,7 @@ impl Session {
     /// docker.io) and fetches the manifest there.
     pub async fn open(cfg: &RegistryConfig, r: &Reference, creds: Option<Credentials>) -> Result<(Session, Fetched)> {
         let reference = r.manifest_reference();
-        Session::first_answer(cfg, r, creds, |s| {
+        Session::first_answer(cfg, r.domain(), r.path(), creds, |s| {
             let reference = reference.clone();
             Box::pin(async move { s.manifest(&reference).await })
         }).await
@@ -188,17 +188,24 @@ impl Session {
 
     /// Every tag of `r`'s repository, from the first endpoint that answers.
     pub async fn tags(cfg: &RegistryConfig, r: &Reference, creds: Option<Credentials>) -> Result<Vec<String>> {
-        Session::first_answer(cfg, r, creds, |s| Box::pin(async move { s.tag_list().await })).await.map(|(_, t)| t)
+        Session::first_answer(cfg, r.domain(), r.path(), creds, |s| Box::pin(async move { s.listing("tags/list", "tags").await })).await.map(|(_, t)| t)
+    }
+
+    /// Every repository `domain` holds (`GET /v2/_catalog`), from the first
+    /// endpoint that answers: what `search` looks through, since the
+    /// distribution spec has no search of its own.
+    pub async fn catalog(cfg: &RegistryConfig, domain: &str, creds: Option<Credentials>) -> Result<Vec<String>> {
+        Session::first_answer(cfg, domain, "", creds, |s| Box::pin(async move { s.listing("_catalog", "repositories").await })).await.map(|(_, t)| t)
     }
 
     /// Asks `ask` of each endpoint in turn (mirrors first for docker.io)
     /// until one answers.
-    async fn first_answer<T>(cfg: &RegistryConfig, r: &Reference, creds: Option<Credentials>, ask: impl for<'a> Fn(&'a Session) -> std::pin::Pin<Box<dyn std::future::Future<Output = Result<T>> + Send + 'a>>) -> Result<(Session, T)> {
+    async fn first_answer<T>(cfg: &RegistryConfig, domain: &str, repo: &str, creds: Option<Credentials>, ask: impl for<'a> Fn(&'a Session) -> std::pin::Pin<Box<dyn std::future::Future<Output = Result<T>> + Send + 'a>>) -> Result<(Session, T)> {
         let mut last = None;
-        for ep in cfg.endpoints(r.domain()) {
+        for ep in cfg.endpoints(domain) {
             let base = Url::parse(&ep).map_err(Error::Registry)?;
-            let is_mirror = r.domain() == oci_image::reference::DEFAULT_DOMAIN && !ep.ends_with("registry-1.docker.io");
-            let s = Session { base, domain: r.domain().to_string(), repo: r.path().to_string(), auth: auth::Auth::new(creds.clone()) };
+            let is_mirror = domain == oci_image::reference::DEFAULT_DOMAIN && !ep.ends_with("registry-1.docker.io");
+            let s = Session { base, domain: domain.to_string(), repo: repo.to_string(), auth: auth::Auth::new(creds.clone()) };
             let answer = ask(&s).await;
             match answer {
                 Ok(m) => return Ok((s, m)),
@@ -211,24 +218,25 @@ impl Session {
                 Err(e) => return Err(e),
             }
         }
-        Err(last.unwrap_or_else(|| Error::Registry(format!("no endpoint for {}", r.domain()))))
+        Err(last.unwrap_or_else(|| Error::Registry(format!("no endpoint for {domain}"))))
     }
 
-    /// `GET /v2/<name>/tags/list`, page after page as the registry's
+    /// A paged list: `GET /v2/<name>/tags/list` (field `tags`) or
+    /// `/v2/_catalog` (`repositories`), page after page as the registry's
     /// `Link: <...>; rel="next"` headers lead.
-    async fn tag_list(&self) -> Result<Vec<String>> {
-        let what = format!("{}/{} tags", self.domain, self.repo);
-        let mut url = self.url("tags/list");
+    async fn listing(&self, tail: &str, field: &str) -> Result<Vec<String>> {
+        let what = if self.repo.is_empty() { format!("{} catalog", self.domain) } else { format!("{}/{} tags", self.domain, self.repo) };
+        let mut url = if self.repo.is_empty() { self.base.join_path(&format!("/v2/{tail}")) } else { self.url(tail) };
         let mut tags = Vec::new();
         for _ in 0..MAX_TAG_PAGES {
             let resp = self.get(url.clone(), &[("accept", "application/json".into())], &what).await?;
             let next = resp.headers().get("link").and_then(|v| v.to_str().ok()).and_then(next_link).map(str::to_string);
             let body = Limited::collect(resp.into_body(), MAX_MANIFEST_SIZE).await?;
-            let page: serde_json::Value = serde_json::from_slice(&body).map_err(|e| Error::Registry(format!("{what}: malformed tag list: {e}")))?;
-            match page.get("tags") {
+            let page: serde_json::Value = serde_json::from_slice(&body).map_err(|e| Error::Registry(format!("{what}: malformed list: {e}")))?;
+            match page.get(field) {
                 Some(serde_json::Value::Array(a)) => tags.extend(a.iter().filter_map(|t| t.as_str().map(str::to_string))),
                 Some(serde_json::Value::Null) | None => {}
-                Some(_) => return Err(Error::Registry(format!("{what}: malformed tag list: \"tags\" is not a list"))),
+                Some(_) => return Err(Error::Registry(format!("{what}: malformed list: {field:?} is not a list"))),
             }
             match next {
                 Some(l) => url = url.resolve(&l).map_err(Error::Registry)?,
