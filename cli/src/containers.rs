@@ -439,7 +439,7 @@ fn short_command(cmd: &str, no_trunc: bool) -> String {
 }
 
 pub fn ps(c: &Client, mut p: lexopt::Parser) -> R {
-    let (mut all, mut quiet, mut no_trunc, mut fmt, mut last) = (false, false, false, None, None::<i64>);
+    let (mut all, mut quiet, mut no_trunc, mut fmt, mut last, mut size) = (false, false, false, None, None::<i64>, false);
     let mut filters = serde_json::Map::new();
     while let Some(a) = p.next().map_err(|e| usage("ps", e.to_string()))? {
         match a {
@@ -453,7 +453,7 @@ pub fn ps(c: &Client, mut p: lexopt::Parser) -> R {
                 last = Some(v.parse().map_err(|_| usage("ps", format!("invalid argument {v:?} for \"-n, --last\" flag")))?);
             }
             Short('f') | Long("filter") => crate::commands::add_filter(&mut filters, "ps", &p.value()?.string()?)?,
-            Short('s') | Long("size") => return Err(usage("ps", "--size is not implemented")),
+            Short('s') | Long("size") => size = true,
             Value(v) => return Err(usage("ps", format!("\"berth ps\" accepts no arguments, got {:?}", v))),
             o => return Err(usage("ps", o.unexpected().to_string())),
         }
@@ -464,6 +464,12 @@ pub fn ps(c: &Client, mut p: lexopt::Parser) -> R {
     }
     if let Some(n) = last.filter(|n| *n > 0) {
         q.push(format!("limit={n}"));
+    }
+    // Sizes cost a walk of every container's upper directory: only when
+    // asked, or when a --format wants them.
+    let size = size || fmt.as_deref().is_some_and(|f| f.contains(".Size"));
+    if size {
+        q.push("size=1".to_string());
     }
     if !filters.is_empty() {
         q.push(format!("filters={}", encode_query(&Value::Object(filters).to_string())));
@@ -500,6 +506,7 @@ pub fn ps(c: &Client, mut p: lexopt::Parser) -> R {
                 "Names": names.join(","),
                 "Labels": labels,
                 "Networks": v["HostConfig"]["NetworkMode"],
+                "Size": if size { format!("{} (virtual {})", crate::format::human_size(v["SizeRw"].as_u64().unwrap_or(0)), crate::format::human_size(v["SizeRootFs"].as_u64().unwrap_or(0))) } else { String::new() },
             })
         })
         .collect();
@@ -508,7 +515,8 @@ pub fn ps(c: &Client, mut p: lexopt::Parser) -> R {
         "RunningFor" | "CreatedAt" => "CREATED".into(),
         other => other.to_uppercase(),
     };
-    crate::commands::print_rows(&mut out, fmt.as_deref(), "table {{.ID}}\t{{.Image}}\t{{.Command}}\t{{.RunningFor}}\t{{.Status}}\t{{.Ports}}\t{{.Names}}", &header, &rows)
+    let default = if size { "table {{.ID}}\t{{.Image}}\t{{.Command}}\t{{.RunningFor}}\t{{.Status}}\t{{.Ports}}\t{{.Names}}\t{{.Size}}" } else { "table {{.ID}}\t{{.Image}}\t{{.Command}}\t{{.RunningFor}}\t{{.Status}}\t{{.Ports}}\t{{.Names}}" };
+    crate::commands::print_rows(&mut out, fmt.as_deref(), default, &header, &rows)
 }
 
 /// `berth inspect` / `container inspect`: containers first, then images (as docker).

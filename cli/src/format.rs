@@ -127,6 +127,12 @@ pub fn tabwrite(rows: &[String]) -> String {
 /// docker's `units.HumanSizeWithPrecision(n, 3)`: decimal units, 3
 /// significant digits.
 pub fn human_size(n: u64) -> String {
+    human_size_digits(n, 3)
+}
+
+/// `units.HumanSizeWithPrecision(n, digits)` (`%.{digits}g` of the scaled
+/// value): `system df` shows 4 digits, `images` 3.
+pub fn human_size_digits(n: u64, digits: usize) -> String {
     let units = ["B", "kB", "MB", "GB", "TB", "PB"];
     let mut v = n as f64;
     let mut i = 0;
@@ -134,13 +140,8 @@ pub fn human_size(n: u64) -> String {
         v /= 1000.0;
         i += 1;
     }
-    let s = if v >= 100.0 {
-        format!("{v:.0}")
-    } else if v >= 10.0 {
-        format!("{v:.1}")
-    } else {
-        format!("{v:.2}")
-    };
+    let int_digits = if v >= 100.0 { 3 } else if v >= 10.0 { 2 } else { 1 };
+    let s = format!("{v:.*}", digits.saturating_sub(int_digits));
     let s = if s.contains('.') { s.trim_end_matches('0').trim_end_matches('.').to_string() } else { s };
     format!("{s}{}", units[i])
 }
@@ -176,6 +177,9 @@ mod tests {
         assert_eq!(human_size(143_930_638), "144MB");
         assert_eq!(human_size(2_000_000), "2MB");
         assert_eq!(human_size(999), "999B");
+        assert_eq!(human_size_digits(4_261_376, 4), "4.261MB");
+        assert_eq!(human_size_digits(43_930_638, 4), "43.93MB");
+        assert_eq!(human_size_digits(0, 4), "0B");
         assert_eq!(human_duration(3 * 365 * 86400), "3 years");
         assert_eq!(human_duration(90), "About a minute");
     }

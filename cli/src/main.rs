@@ -17,6 +17,7 @@ mod lifecycle;
 mod login;
 mod progress;
 mod search;
+mod system;
 
 use std::path::PathBuf;
 
@@ -67,6 +68,7 @@ Commands:
   history     Show the history of an image
   image       Manage images (ls, pull, push, rm, tag, inspect, save, load, import, history, prune)
   info        Display system-wide information
+  system      Manage berth (df, info, events)
   version     Show the berth version information
 ";
 
@@ -173,6 +175,7 @@ fn run() -> anyhow::Result<i32> {
         "images" => commands::images(&c, p),
         "pull" | "image-pull" => commands::pull(&c, p),
         "search" => search::search(&c, p),
+        "system" => system::system(&c, p),
         "rmi" => commands::rmi(&c, p),
         "tag" | "image-tag" => commands::tag(&c, p),
         "image-inspect" => commands::inspect(&c, p),

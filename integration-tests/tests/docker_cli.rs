@@ -58,6 +58,16 @@ fn docker_cli_save_load_push_login_prune() {
     let bb = format!("{reg}/busybox:latest");
     docker.ok(&["pull", "-q", &bb]);
     let id = d.inspect(&bb)["Id"].as_str().unwrap().to_string();
+    // pull -a asks for the repository without a tag; search and system df.
+    let all = docker.ok(&["pull", "-a", &format!("{reg}/busybox")]);
+    assert!(all.contains(&format!("Status: Downloaded newer image for {reg}/busybox\n")) && all.contains("zstd: Pulling from busybox"), "{all}");
+    let found = docker.ok(&["search", "--limit", "5", &format!("{reg}/busy")]);
+    assert!(found.lines().nth(1).is_some_and(|l| l.starts_with(&format!("{reg}/busybox "))), "{found}");
+    let df = docker.ok(&["system", "df", "--format", "{{.Type}} {{.TotalCount}} {{.Size}}"]);
+    assert_eq!(df.lines().next(), Some("Images 1 1.983MB"), "{df}");
+    for tag in ["zstd", "uncompressed", "docker"] {
+        docker.ok(&["rmi", &format!("{reg}/busybox:{tag}")]);
+    }
 
     docker.ok(&["tag", &bb, "local/docker-cli:1"]);
     let tar = d.dir.join("bb.tar");

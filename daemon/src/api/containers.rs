@@ -582,9 +582,7 @@ pub async fn list(s: Arc<State>, q: &Query) -> Result<hyper::Response<Body>> {
     q.only(&["all", "size", "limit", "filters"])?;
     let f = q.filters(&["id", "name", "label", "status", "exited", "ancestor", "before", "since", "volume", "network"])?;
     let all = q.flag("all")?;
-    if q.flag("size")? {
-        return Err(Error::BadParameter("size is not implemented yet".into()));
-    }
+    let size = q.flag("size")?;
     let limit = match q.get("limit").filter(|l| !l.is_empty()) {
         None => -1,
         Some(v) => v.parse::<i64>().map_err(|_| Error::BadParameter(format!("invalid limit {v:?}")))?,
@@ -621,25 +619,43 @@ pub async fn list(s: Arc<State>, q: &Query) -> Result<hyper::Response<Body>> {
         if limit > 0 && out.len() as i64 >= limit {
             break;
         }
-        let (path, args) = command(&c);
-        let cmdline = std::iter::once(path).chain(args).collect::<Vec<_>>().join(" ");
-        out.push(json!({
-            "Id": c.id,
-            "Names": [format!("/{}", c.name)],
-            "Image": c.image,
-            "ImageID": c.image_id,
-            "Command": cmdline,
-            "Created": secs(&c.created),
-            "Ports": s.containers.net.published(&c.id).iter().map(|p| json!({"IP": p.host_ip_str(), "PrivatePort": p.container_port, "PublicPort": p.host_port, "Type": p.proto})).collect::<Vec<_>>(),
-            "Labels": c.config["Labels"],
-            "State": if c.paused { "paused" } else { c.status.as_str() },
-            "Status": status_text(&c),
-            "HostConfig": {"NetworkMode": c.host_config["NetworkMode"]},
-            "NetworkSettings": {"Networks": network_settings(&s, &c)["Networks"]},
-            "Mounts": [],
-        }));
+        let mut row = summary(&s, &c)?;
+        if size {
+            add_sizes(&s, &c, &mut row);
+        }
+        out.push(row);
     }
     Ok(json(StatusCode::OK, &Value::Array(out)))
+}
+
+/// A container as `ps` lists it (docker's ContainerSummary).
+pub(super) fn summary(s: &State, c: &Container) -> Result<Value> {
+    let (path, args) = command(c);
+    let cmdline = std::iter::once(path).chain(args).collect::<Vec<_>>().join(" ");
+    Ok(json!({
+        "Id": c.id,
+        "Names": [format!("/{}", c.name)],
+        "Image": c.image,
+        "ImageID": c.image_id,
+        "Command": cmdline,
+        "Created": secs(&c.created),
+        "Ports": s.containers.net.published(&c.id).iter().map(|p| json!({"IP": p.host_ip_str(), "PrivatePort": p.container_port, "PublicPort": p.host_port, "Type": p.proto})).collect::<Vec<_>>(),
+        "Labels": c.config["Labels"],
+        "State": if c.paused { "paused" } else { c.status.as_str() },
+        "Status": status_text(c),
+        "HostConfig": {"NetworkMode": c.host_config["NetworkMode"]},
+        "NetworkSettings": {"Networks": network_settings(s, c)["Networks"]},
+        "Mounts": s.containers.mounts(&c.id)?.iter().map(|m| m.to_json(|n| s.containers.volumes.data_dir(n))).collect::<Vec<_>>(),
+    }))
+}
+
+/// `SizeRw` (what the container wrote: its upper directory) and
+/// `SizeRootFs` (that plus its image), as `ps --size` and `system df` show.
+pub(super) fn add_sizes(s: &State, c: &Container, row: &mut Value) {
+    let rw = crate::volumes::dir_size(&s.containers.dir(&c.id).join("upper"));
+    let image = s.store.lookup(&c.image_id).map(|(img, _)| img.size).unwrap_or(0);
+    row["SizeRw"] = json!(rw);
+    row["SizeRootFs"] = json!(rw + image);
 }
 
 /// docker ps's filters other than before/since: values of one name are

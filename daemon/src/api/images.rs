@@ -14,11 +14,11 @@ use crate::images::store::ImageRecord;
 use crate::registry::Credentials;
 use crate::State;
 
-fn familiar(names: &[String]) -> Vec<String> {
+pub(super) fn familiar(names: &[String]) -> Vec<String> {
     names.iter().map(|n| Reference::parse(n).map(|r| r.familiar()).unwrap_or_else(|_| n.clone())).collect()
 }
 
-fn config_of(s: &State, img: &ImageRecord) -> Result<ImageConfig> {
+pub(super) fn config_of(s: &State, img: &ImageRecord) -> Result<ImageConfig> {
     Ok(ImageConfig::parse(&s.store.read_blob(&img.id)?)?)
 }
 
@@ -123,7 +123,7 @@ impl Filters {
     }
 }
 
-fn labels_of(cfg: &ImageConfig) -> Value {
+pub(super) fn labels_of(cfg: &ImageConfig) -> Value {
     cfg.config.as_ref().and_then(|c| c.get("Labels")).filter(|l| l.is_object()).cloned().unwrap_or(json!({}))
 }
 

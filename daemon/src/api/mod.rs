@@ -3,6 +3,7 @@
 
 mod attach;
 mod containers;
+mod df;
 mod events;
 mod exec;
 mod hijack;
@@ -232,6 +233,7 @@ async fn route(state: Arc<State>, req: Request<Incoming>) -> Result<Response<Bod
         (&Method::GET | &Method::HEAD, "/_ping") => Ok(system::ping(&m)),
         (&Method::GET, "/version") => system::version(&state),
         (&Method::GET, "/info") => system::info(&state),
+        (&Method::GET, "/system/df") => df::df(&state, &q),
         (&Method::GET, "/events") => events::events(state, &q).await,
         (&Method::GET, "/images/json") => images::list(&state, &q),
         (&Method::GET, "/images/search") => search::search(state, &q, &req).await,
