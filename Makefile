@@ -4,8 +4,9 @@
 CARGO   ?= cargo
 PROBE_TARGET := x86_64-unknown-linux-musl
 STATIC_TARGETS := x86_64-unknown-linux-musl aarch64-unknown-linux-musl armv7-unknown-linux-gnueabihf
-# The daemon and CLI link SQLite's C (rusqlite bundled): static for x86_64 musl so far.
-DAEMON_STATIC_TARGETS := x86_64-unknown-linux-musl
+# The daemon and CLI link SQLite's, zstd's and ring's C: static with musl-gcc
+# on x86_64, with Debian's cross gcc and a static glibc on aarch64 and armv7.
+DAEMON_STATIC_TARGETS := x86_64-unknown-linux-musl aarch64-unknown-linux-gnu armv7-unknown-linux-gnueabihf
 # Cargo's output directory, honouring CARGO_TARGET_DIR.
 TARGET_DIR := $(abspath $(or $(CARGO_TARGET_DIR),target))
 RUNTIME := $(TARGET_DIR)/release/berth-runtime
@@ -77,12 +78,15 @@ test-v2: build probe
 	scripts/test-v2.sh "$(VM)" $(RUNTIME) $(PROBE)
 
 # The unit tests of the aarch64 and armv7 builds, run under qemu-user-static
-# (qemu-user has no openat2: the unpacker's fallback path is what runs there).
+# (qemu-user has no openat2: the unpacker's fallback path is what runs there),
+# then the static cross berthd pulling the multiarch fixture for its own platform.
 test-cross:
 	$(CARGO) test -p berth-runtime --lib --target aarch64-unknown-linux-musl
 	$(CARGO) test -p berth-runtime --lib --target armv7-unknown-linux-gnueabihf
 	$(CARGO) test -p oci-image --lib --target aarch64-unknown-linux-musl
 	$(CARGO) test -p oci-image --lib --target armv7-unknown-linux-gnueabihf
+	$(CARGO) build --release -p berthd -p berth --target aarch64-unknown-linux-gnu --target armv7-unknown-linux-gnueabihf
+	scripts/cross-daemon.sh $(TARGET_DIR)
 
 test-compat: build
 	scripts/compat.sh $(RUNTIME)

@@ -4,7 +4,7 @@
 # python3 and curl: the image fixtures and their registries (scripts/fixtures.sh).
 set -eu
 need=""
-for p in busybox-static qemu-user-static gcc-arm-linux-gnueabihf libc6-dev-armhf-cross iproute2 nftables sqlite3 procps debootstrap musl-tools python3 curl; do
+for p in busybox-static qemu-user-static gcc-arm-linux-gnueabihf libc6-dev-armhf-cross gcc-aarch64-linux-gnu libc6-dev-arm64-cross file iproute2 nftables sqlite3 procps debootstrap musl-tools python3 curl openssl; do
   dpkg -s "$p" >/dev/null 2>&1 || need="$need $p"
 done
 if [ -n "$need" ]; then
@@ -25,4 +25,4 @@ if ! command -v dockerd >/dev/null 2>&1; then
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq docker.io
   if [ "$own_policy" = 1 ]; then rm -f /usr/sbin/policy-rc.d; fi
 fi
-rustup target add x86_64-unknown-linux-musl aarch64-unknown-linux-musl armv7-unknown-linux-gnueabihf
+rustup target add x86_64-unknown-linux-musl aarch64-unknown-linux-musl aarch64-unknown-linux-gnu armv7-unknown-linux-gnueabihf

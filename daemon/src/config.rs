@@ -51,6 +51,10 @@ pub struct Config {
     pub init_path: PathBuf,
     pub bip: Option<String>,
     pub firewall_backend: Option<String>,
+    /// Per-registry CA certificates, `<dir>/<host[:port]>/*.crt`: the
+    /// `certs.d` next to the configuration file, as Docker keeps
+    /// /etc/docker/certs.d next to its daemon.json.
+    pub certs_dir: PathBuf,
 }
 
 #[derive(Debug, Default)]
@@ -206,7 +210,9 @@ pub fn load(flags: Flags) -> Result<Config> {
     if let Some(b) = firewall_backend.as_deref().filter(|b| !matches!(*b, "nftables" | "iptables")) {
         return Err(Error::Config(format!("invalid firewall-backend {b:?}: nftables or iptables")));
     }
+    let certs_dir = path.parent().unwrap_or(std::path::Path::new("/")).join("certs.d");
     Ok(Config {
+        certs_dir,
         bip,
         firewall_backend,
         exec_root,

@@ -119,6 +119,7 @@ async fn serve(cfg: Config, explicit_group: bool) -> anyhow::Result<()> {
     let store = Arc::new(Store::open(&cfg.data_root).with_context(|| format!("opening the store in {}", cfg.data_root.display()))?);
     let id = engine_id(&cfg.data_root).context("engine id")?;
     let listener = listen(&cfg, explicit_group)?;
+    registry::set_certs_dir(cfg.certs_dir.clone());
     let registry = RegistryConfig { mirrors: cfg.registry_mirrors.clone(), insecure: cfg.insecure_registries.clone() };
     let paths = containers::Paths { data_root: cfg.data_root.clone(), exec_root: cfg.exec_root.clone(), runtime: cfg.runtime.clone(), shim: cfg.shim.clone(), init: cfg.init_path.clone(), bip: cfg.bip.clone(), firewall_backend: cfg.firewall_backend.clone() };
     let ctrs = Arc::new(containers::Containers::open(paths).context("opening the container records")?);

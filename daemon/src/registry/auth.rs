@@ -9,7 +9,7 @@ use base64::Engine as _;
 use tokio::sync::Mutex;
 
 use super::url::Url;
-use super::{send, Limited, Sent};
+use super::{send, Limited};
 use crate::error::{Error, Result};
 
 #[derive(Clone)]
@@ -154,7 +154,7 @@ impl Auth {
                 if let Some(b) = self.basic() {
                     headers.push(("authorization", b));
                 }
-                let resp = send(&url, "GET", &headers).await.map_err(|Sent::Transport(e)| Error::Registry(format!("token service: {e}")))?;
+                let resp = send(&url, "GET", &headers).await.map_err(|e| Error::Registry(format!("token service: {}", e.text())))?;
                 if resp.status() == hyper::StatusCode::UNAUTHORIZED || resp.status() == hyper::StatusCode::FORBIDDEN {
                     return Err(Error::Unauthorized(format!("{domain}: unauthorized: incorrect username or password")));
                 }

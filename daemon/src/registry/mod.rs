@@ -3,15 +3,15 @@
 //! each layer download streams on its own anyway), anonymous, basic and
 //! bearer-token auth, retries with backoff on connection errors, 429 and 5xx.
 //!
-//! TLS is not built in yet: keeping the static musl builds free of a C
-//! crypto library means rustls + ring or aws-lc, a few MB and a cross C
-//! toolchain for aarch64/armv7 (ring has assembly). Until then berthd talks
-//! plain HTTP to insecure registries (127.0.0.0/8, localhost and ::1 count as
-//! insecure without configuration, as in Docker; others via
-//! `insecure-registries`) and to plain-HTTP `registry-mirrors` for docker.io,
-//! and refuses HTTPS registries with an error that says so.
+//! HTTPS goes through rustls (`tls.rs`), certificates always verified.
+//! Insecure registries (127.0.0.0/8, localhost and ::1 without
+//! configuration, as in Docker; others via `insecure-registries`) are
+//! reached over plain HTTP, as are plain-HTTP `registry-mirrors`. (Docker
+//! tries HTTPS without verification first for those; berthd goes straight
+//! to HTTP.)
 
 pub mod auth;
+mod tls;
 pub mod upload;
 mod url;
 
@@ -26,6 +26,7 @@ use oci_image::manifest::{MANIFEST_ACCEPT, MAX_MANIFEST_SIZE};
 use oci_image::{Digest, Reference};
 
 pub use self::auth::Credentials;
+pub use self::tls::set_certs_dir;
 pub use self::url::Url;
 use crate::error::{Error, Result};
 
@@ -67,10 +68,22 @@ impl RegistryConfig {
     }
 }
 
-/// An error from the transport (retryable) or a complete HTTP answer.
+/// Why a request got no HTTP answer.
 #[derive(Debug)]
 enum Sent {
+    /// The connection failed or broke: worth another try.
     Transport(String),
+    /// TLS refused the registry (its certificate, or no CA to check it
+    /// with): trying again changes nothing.
+    Refused(String),
+}
+
+impl Sent {
+    fn text(self) -> String {
+        match self {
+            Sent::Transport(e) | Sent::Refused(e) => e,
+        }
+    }
 }
 
 /// A request body: empty, a manifest, or a blob streamed from disk.
@@ -87,18 +100,25 @@ async fn send(url: &Url, method: &str, headers: &[(&str, String)]) -> std::resul
 
 /// One request, on a fresh connection.
 async fn send_body(url: &Url, method: &str, headers: &[(&str, String)], body: ReqBody) -> std::result::Result<Response<Incoming>, Sent> {
-    if url.https {
-        return Err(Sent::Transport(format!("{url}: TLS is not supported by berthd yet (only plain-HTTP insecure registries and mirrors)")));
-    }
     let stream = tokio::time::timeout(CONNECT_TIMEOUT, tokio::net::TcpStream::connect((url.host.as_str(), url.port)))
         .await
         .map_err(|_| Sent::Transport(format!("connecting to {}:{}: timed out", url.host, url.port)))?
         .map_err(|e| Sent::Transport(format!("connecting to {}:{}: {e}", url.host, url.port)))?;
     let _ = stream.set_nodelay(true);
-    let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream)).await.map_err(|e| Sent::Transport(format!("{url}: {e}")))?;
-    tokio::spawn(async move {
-        let _ = conn.await;
-    });
+    let mut sender = if url.https {
+        let tls = tls::connect(stream, &url.host, &url.authority()).await.map_err(Sent::Refused)?;
+        let (sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(tls)).await.map_err(|e| Sent::Transport(format!("{url}: {e}")))?;
+        tokio::spawn(async move {
+            let _ = conn.await;
+        });
+        sender
+    } else {
+        let (sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream)).await.map_err(|e| Sent::Transport(format!("{url}: {e}")))?;
+        tokio::spawn(async move {
+            let _ = conn.await;
+        });
+        sender
+    };
     let mut b = Request::builder().method(method).uri(url.path_and_query()).header("host", url.authority()).header("user-agent", USER_AGENT);
     for (k, v) in headers {
         b = b.header(*k, v);
@@ -266,13 +286,13 @@ impl Session {
             }
             let resp = match send(&url, "GET", &headers).await {
                 Ok(r) => r,
-                Err(Sent::Transport(e)) if attempt + 1 < ATTEMPTS && !url.https => {
+                Err(Sent::Transport(e)) if attempt + 1 < ATTEMPTS => {
                     tracing::debug!(error = %e, attempt, "retrying");
                     tokio::time::sleep(backoff(attempt)).await;
                     attempt += 1;
                     continue;
                 }
-                Err(Sent::Transport(e)) => return Err(Error::Registry(e)),
+                Err(e) => return Err(Error::Registry(e.text())),
             };
             let status = resp.status();
             match status {

@@ -77,13 +77,13 @@ impl Session {
             }
             let resp = match send_body(&url, method, &h, body()?).await {
                 Ok(r) => r,
-                Err(Sent::Transport(e)) if attempt + 1 < ATTEMPTS && !url.https => {
+                Err(Sent::Transport(e)) if attempt + 1 < ATTEMPTS => {
                     tracing::debug!(error = %e, attempt, "retrying");
                     tokio::time::sleep(backoff(attempt)).await;
                     attempt += 1;
                     continue;
                 }
-                Err(Sent::Transport(e)) => return Err(Error::Registry(e)),
+                Err(e) => return Err(Error::Registry(e.text())),
             };
             match resp.status() {
                 StatusCode::UNAUTHORIZED if !authed => {
