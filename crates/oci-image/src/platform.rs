@@ -22,6 +22,24 @@ pub struct Platform {
     pub os_features: Vec<String>,
 }
 
+/// A 32-bit ARM build's variant: what the CPU says it is (`CPU
+/// architecture: 7` in /proc/cpuinfo, as containerd reads it; an ARMv8 CPU
+/// running 32-bit code is `v8`, which still takes v7 images), else what the
+/// binary was built for (`armv7-…` is v7, other `arm…` triples v6).
+fn arm_variant(target: &str, cpuinfo: &str) -> &'static str {
+    let cpu = cpuinfo.lines().find_map(|l| {
+        let (k, v) = l.split_once(':')?;
+        (k.trim().eq_ignore_ascii_case("CPU architecture")).then(|| v.trim().to_string())
+    });
+    match cpu.as_deref() {
+        Some("8") => "v8",
+        Some("7") => "v7",
+        Some("6") | Some("5TEJ") => "v6",
+        _ if target.starts_with("armv7") || target.starts_with("thumbv7") => "v7",
+        _ => "v6",
+    }
+}
+
 impl Platform {
     pub fn new(os: &str, arch: &str, variant: Option<&str>) -> Platform {
         Platform { os: os.into(), architecture: arch.into(), variant: variant.map(Into::into), ..Default::default() }
@@ -52,7 +70,7 @@ impl Platform {
         let (arch, variant) = match std::env::consts::ARCH {
             "x86_64" => ("amd64", None),
             "aarch64" => ("arm64", Some("v8")),
-            "arm" => ("arm", Some(if cfg!(target_feature = "v7") { "v7" } else { "v6" })),
+            "arm" => ("arm", Some(arm_variant(env!("OCI_IMAGE_TARGET"), &std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default()))),
             "x86" => ("386", None),
             "riscv64" => ("riscv64", None),
             "powerpc64" => ("ppc64le", None),
@@ -149,6 +167,18 @@ impl fmt::Display for Platform {
 mod tests {
     use super::*;
     use crate::digest::Digest;
+
+    #[test]
+    fn arm_variant_from_the_cpu_then_the_build() {
+        let pi3 = "processor\t: 0\nmodel name\t: ARMv7 Processor rev 4 (v7l)\nCPU architecture: 7\n";
+        assert_eq!(arm_variant("arm-unknown-linux-gnueabihf", pi3), "v7");
+        assert_eq!(arm_variant("armv7-unknown-linux-gnueabihf", "CPU architecture: 8\n"), "v8");
+        assert_eq!(arm_variant("armv7-unknown-linux-gnueabihf", "flags : fpu sse\n"), "v7");
+        assert_eq!(arm_variant("arm-unknown-linux-gnueabi", ""), "v6");
+        // A v8 CPU running 32-bit code still takes v7 images.
+        let host = Platform::new("linux", "arm", Some("v8"));
+        assert!(host.rank(&Platform::new("linux", "arm", Some("v7"))).is_some());
+    }
 
     fn desc(n: u8, p: Option<Platform>, attest: bool) -> Descriptor {
         let mut annotations = std::collections::BTreeMap::new();

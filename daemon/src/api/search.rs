@@ -83,7 +83,7 @@ pub async fn search(s: Arc<State>, q: &Query, req: &Request<Incoming>) -> Result
     let (domain, needle) = split_term(term);
     if domain == DEFAULT_DOMAIN && s.registry.mirrors.is_empty() {
         return Err(Error::BadParameter(format!(
-            "searching Docker Hub is not supported (berthd has no HTTPS yet, and Hub has no catalog): name a registry, as in 'berth search HOST:PORT/{needle}', or configure a registry mirror"
+            "searching Docker Hub is not supported (Hub has no catalog, and its own search API is not spoken): name a registry, as in 'berth search HOST:PORT/{needle}', or configure a registry mirror"
         )));
     }
     let creds = registry_auth(req)?.or_else(|| Credentials::from_docker_config(&domain));
