@@ -7,7 +7,7 @@ use lexopt::prelude::*;
 use oci_image::Reference;
 use serde_json::{json, Value};
 
-use crate::format::{human_duration, human_size, tabwrite, Template};
+use crate::format::{ago, human_duration, human_size, now, tabwrite, Template};
 use crate::http::{encode_path, encode_query, Client, Error as HttpError};
 use crate::usage;
 
@@ -19,10 +19,6 @@ fn no_args(cmd: &str, mut p: lexopt::Parser) -> anyhow::Result<()> {
         Some(Value(v)) => Err(usage(cmd, format!("\"berth {cmd}\" accepts no arguments, got {:?}", v))),
         Some(o) => Err(usage(cmd, o.unexpected().to_string())),
     }
-}
-
-fn now() -> i64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs() as i64).unwrap_or(0)
 }
 
 fn s<'a>(v: &'a Value, k: &str) -> &'a str {
@@ -272,7 +268,7 @@ fn image_rows(list: &Value, no_trunc: bool) -> Vec<Value> {
             rows.push(json!({
                 "Containers": "N/A",
                 "CreatedAt": rfc3339ish(created),
-                "CreatedSince": format!("{} ago", human_duration(now() - created)),
+                "CreatedSince": ago(created),
                 "Digest": digest,
                 "ID": id,
                 "Repository": repo,
@@ -595,7 +591,7 @@ pub fn history(c: &Client, mut p: lexopt::Parser) -> R {
     }
     let name = name.ok_or_else(|| usage("history", "\"berth history\" requires exactly 1 argument.\n\nUsage:  berth history [OPTIONS] IMAGE"))?;
     let list = c.request("GET", &format!("/images/{}/history", encode_path(&name)), &[])?.ok()?.json()?;
-    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs() as i64).unwrap_or(0);
+    let now = now();
     let mut out = std::io::stdout().lock();
     let rows: Vec<Value> = list
         .as_array()

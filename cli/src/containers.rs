@@ -5,17 +5,13 @@ use std::io::{Read, Write};
 use lexopt::prelude::*;
 use serde_json::Value;
 
-use crate::format::human_duration;
+use crate::format::ago;
 use crate::http::{encode_path, encode_query, Client, Error as HttpError};
 use crate::commands::print_inspected;
 use crate::create::{create_container, parse_create};
 use crate::usage;
 
 type R = anyhow::Result<i32>;
-
-fn now() -> i64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs() as i64).unwrap_or(0)
-}
 
 pub fn create(c: &Client, p: lexopt::Parser) -> R {
     let o = parse_create("create", p)?;
@@ -499,7 +495,7 @@ pub fn ps(c: &Client, mut p: lexopt::Parser) -> R {
                 "Image": v["Image"],
                 "Command": short_command(v["Command"].as_str().unwrap_or_default(), no_trunc),
                 "CreatedAt": crate::commands::rfc3339ish(v["Created"].as_i64().unwrap_or(0)),
-                "RunningFor": format!("{} ago", human_duration(now() - v["Created"].as_i64().unwrap_or(0))),
+                "RunningFor": ago(v["Created"].as_i64().unwrap_or(0)),
                 "Status": v["Status"],
                 "State": v["State"],
                 "Ports": crate::network::ports_column(&v["Ports"]),

@@ -146,6 +146,16 @@ pub fn human_size_digits(n: u64, digits: usize) -> String {
     format!("{s}{}", units[i])
 }
 
+/// Seconds since the epoch, for "… ago" columns.
+pub fn now() -> i64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs() as i64).unwrap_or(0)
+}
+
+/// docker's "2 hours ago" for a time in seconds since the epoch.
+pub fn ago(secs: i64) -> String {
+    format!("{} ago", human_duration(now() - secs))
+}
+
 /// docker's `units.HumanDuration`.
 pub fn human_duration(secs: i64) -> String {
     let s = secs.max(0);

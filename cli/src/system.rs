@@ -8,7 +8,7 @@ use lexopt::prelude::*;
 use serde_json::{json, Value};
 
 use crate::commands::print_rows;
-use crate::format::{human_duration, human_size, human_size_digits};
+use crate::format::{ago, human_size, human_size_digits};
 use crate::http::Client;
 use crate::usage;
 
@@ -89,14 +89,6 @@ fn df(c: &Client, mut p: lexopt::Parser) -> R {
         other => other.to_uppercase(),
     };
     print_rows(&mut out, fmt.as_deref(), "table {{.Type}}\t{{.TotalCount}}\t{{.Active}}\t{{.Size}}\t{{.Reclaimable}}", &header, &rows)
-}
-
-fn now() -> i64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs() as i64).unwrap_or(0)
-}
-
-fn ago(secs: i64) -> String {
-    format!("{} ago", human_duration(now() - secs))
 }
 
 /// `-v`: one table per kind, as docker prints them.
