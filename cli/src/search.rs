@@ -38,7 +38,7 @@ pub fn search(c: &crate::http::Client, mut p: lexopt::Parser) -> R {
     }
     // Credentials for the registry the term names, if it names one.
     let mut headers = Vec::new();
-    if let Some((host, _)) = term.split_once('/').filter(|(h, _)| h.contains('.') || h.contains(':') || *h == "localhost") {
+    if let Some((host, _)) = term.split_once('/').filter(|(h, _)| oci_image::reference::looks_like_host(h)) {
         if let Some(a) = registry_auth(host) {
             headers.push(("X-Registry-Auth", a));
         }

@@ -18,6 +18,13 @@ pub struct Reference {
     digest: Option<Digest>,
 }
 
+/// Whether the first `/`-separated component of a name is a registry host
+/// rather than part of a Docker Hub path: it has a `.` or a `:`, or is
+/// `localhost` (docker's rule, for references and search terms alike).
+pub fn looks_like_host(first: &str) -> bool {
+    first.contains(['.', ':']) || first == "localhost"
+}
+
 impl Reference {
     /// Parses and normalises; a reference with neither tag nor digest gets `latest`.
     pub fn parse(s: &str) -> Result<Reference> {
@@ -57,7 +64,7 @@ impl Reference {
             return Err(bad("empty repository name"));
         }
         let (domain, path) = match name.split_once('/') {
-            Some((first, rest)) if first.contains(['.', ':']) || first == "localhost" || first.bytes().any(|b| b.is_ascii_uppercase()) => {
+            Some((first, rest)) if looks_like_host(first) || first.bytes().any(|b| b.is_ascii_uppercase()) => {
                 (first.to_string(), rest.to_string())
             }
             _ => (DEFAULT_DOMAIN.to_string(), name.to_string()),

@@ -24,7 +24,7 @@ const DEFAULT_LIMIT: usize = 25;
 /// looks like a host (a `.` or `:`, or `localhost`), as docker decides.
 fn split_term(term: &str) -> (String, String) {
     match term.split_once('/') {
-        Some((host, rest)) if host.contains('.') || host.contains(':') || host == "localhost" => {
+        Some((host, rest)) if oci_image::reference::looks_like_host(host) => {
             let host = if host == "index.docker.io" || host == "registry-1.docker.io" { DEFAULT_DOMAIN } else { host };
             (host.to_string(), rest.to_string())
         }
