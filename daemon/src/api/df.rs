@@ -5,7 +5,7 @@
 //! layer directories (the compressed blobs kept for `save` and `push` are
 //! not counted, as docker counts its unpacked snapshots).
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use hyper::StatusCode;
 use serde_json::{json, Value};
@@ -61,23 +61,21 @@ pub fn df(s: &State, q: &Query) -> Result<hyper::Response<Body>> {
 /// the bytes of all distinct layers.
 fn images(s: &State) -> Result<(Vec<Value>, u64)> {
     let list = s.store.list()?;
-    let mut users: HashMap<String, usize> = HashMap::new();
+    // Each image's distinct layers, how many images hold each, their sizes.
+    let layers: Vec<HashSet<String>> = list.iter().map(|img| img.diff_ids.iter().map(|d| d.to_string()).collect()).collect();
+    let mut users: HashMap<&str, usize> = HashMap::new();
+    for l in layers.iter().flatten() {
+        *users.entry(l.as_str()).or_default() += 1;
+    }
     let mut sizes: HashMap<String, u64> = HashMap::new();
-    for img in &list {
-        let distinct: std::collections::HashSet<String> = img.diff_ids.iter().map(|d| d.to_string()).collect();
-        for d in distinct {
-            *users.entry(d).or_default() += 1;
-        }
-        for d in &img.diff_ids {
-            if !sizes.contains_key(&d.to_string()) {
-                sizes.insert(d.to_string(), s.store.layer_size(d)?);
-            }
+    for d in list.iter().flat_map(|img| &img.diff_ids) {
+        if let std::collections::hash_map::Entry::Vacant(e) = sizes.entry(d.to_string()) {
+            e.insert(s.store.layer_size(d)?);
         }
     }
     let mut out = Vec::new();
-    for img in &list {
-        let mut seen = std::collections::HashSet::new();
-        let shared: u64 = img.diff_ids.iter().filter(|d| seen.insert(d.to_string()) && users[&d.to_string()] > 1).map(|d| sizes[&d.to_string()]).sum();
+    for (img, own) in list.iter().zip(&layers) {
+        let shared: u64 = own.iter().filter(|l| users[l.as_str()] > 1).map(|l| sizes[l]).sum();
         let containers = s.containers.using_image(&img.id.to_string())?.len();
         out.push(json!({
             "Id": img.id.to_string(),

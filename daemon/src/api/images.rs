@@ -283,11 +283,11 @@ pub async fn create(s: Arc<State>, q: &Query, req: Request<Incoming>) -> Result<
     let n = s.cfg.max_concurrent_downloads;
     // What fails before the stream starts gets a real status: the first
     // image resolved, or for all tags the tag list.
-    let pulling = match pull_reference(q)? {
+    let pulling: PullTask = match pull_reference(q)? {
         PullRef::One(r) => {
             let resolved = pull::resolve(&s.registry, r, platform, creds).await?;
             let tx = tx.clone();
-            futures_boxed(async move { pull::run(store, resolved, tx, n).await })
+            Box::pin(async move { pull::run(store, resolved, tx, n).await })
         }
         PullRef::AllTags(base) => {
             let tags = crate::registry::Session::tags(&s.registry, &base, creds.clone().or_else(|| Credentials::from_docker_config(base.domain()))).await?;
@@ -295,7 +295,7 @@ pub async fn create(s: Arc<State>, q: &Query, req: Request<Incoming>) -> Result<
                 return Err(Error::NotFound(format!("{}: the repository has no tags", base.familiar())));
             }
             let (reg, tx) = (s.registry.clone(), tx.clone());
-            futures_boxed(async move { pull::run_all_tags(store, reg, base, tags, platform, creds, tx, n).await })
+            Box::pin(async move { pull::run_all_tags(store, reg, base, tags, platform, creds, tx, n).await })
         }
     };
     // The pull goes on even if the client hangs up: what it fetched is
@@ -311,10 +311,6 @@ pub async fn create(s: Arc<State>, q: &Query, req: Request<Incoming>) -> Result<
 }
 
 type PullTask = std::pin::Pin<Box<dyn std::future::Future<Output = Result<()>> + Send>>;
-
-fn futures_boxed(f: impl std::future::Future<Output = Result<()>> + Send + 'static) -> PullTask {
-    Box::pin(f)
-}
 
 /// `POST /images/create?fromSrc=-`: the body is a rootfs tarball (docker
 /// import). Only `-` (the body) is a source: fetching a URL would reach

@@ -39,7 +39,7 @@ const ATTEMPTS: u32 = 4;
 const UPLOAD_TIMEOUT: Duration = Duration::from_secs(3600);
 /// A tag list or catalog longer than this many pages is refused rather
 /// than followed forever.
-const MAX_TAG_PAGES: usize = 1000;
+const MAX_LIST_PAGES: usize = 1000;
 
 #[derive(Debug, Clone, Default)]
 pub struct RegistryConfig {
@@ -247,23 +247,23 @@ impl Session {
     async fn listing(&self, tail: &str, field: &str) -> Result<Vec<String>> {
         let what = if self.repo.is_empty() { format!("{} catalog", self.domain) } else { format!("{}/{} tags", self.domain, self.repo) };
         let mut url = if self.repo.is_empty() { self.base.join_path(&format!("/v2/{tail}")) } else { self.url(tail) };
-        let mut tags = Vec::new();
-        for _ in 0..MAX_TAG_PAGES {
+        let mut items = Vec::new();
+        for _ in 0..MAX_LIST_PAGES {
             let resp = self.get(url.clone(), &[("accept", "application/json".into())], &what).await?;
             let next = resp.headers().get("link").and_then(|v| v.to_str().ok()).and_then(next_link).map(str::to_string);
             let body = Limited::collect(resp.into_body(), MAX_MANIFEST_SIZE).await?;
             let page: serde_json::Value = serde_json::from_slice(&body).map_err(|e| Error::Registry(format!("{what}: malformed list: {e}")))?;
             match page.get(field) {
-                Some(serde_json::Value::Array(a)) => tags.extend(a.iter().filter_map(|t| t.as_str().map(str::to_string))),
+                Some(serde_json::Value::Array(a)) => items.extend(a.iter().filter_map(|t| t.as_str().map(str::to_string))),
                 Some(serde_json::Value::Null) | None => {}
                 Some(_) => return Err(Error::Registry(format!("{what}: malformed list: {field:?} is not a list"))),
             }
             match next {
                 Some(l) => url = url.resolve(&l).map_err(Error::Registry)?,
-                None => return Ok(tags),
+                None => return Ok(items),
             }
         }
-        Err(Error::Registry(format!("{what}: more than {MAX_TAG_PAGES} pages")))
+        Err(Error::Registry(format!("{what}: more than {MAX_LIST_PAGES} pages")))
     }
 
     fn url(&self, tail: &str) -> Url {
